@@ -1,0 +1,62 @@
+"""Device choice and reproducibility, the same way on every page."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import random
+import sys
+
+import numpy as np
+
+
+def _loaded_or_installed(name: str) -> bool:
+    return name in sys.modules or importlib.util.find_spec(name) is not None
+
+
+def device(verbose: bool = True) -> "torch.device":  # noqa: F821 - torch is optional
+    """Return the best PyTorch device (cuda, then mps, then cpu) and say which one it is."""
+    import torch
+
+    if torch.cuda.is_available():
+        chosen = torch.device("cuda")
+        detail = torch.cuda.get_device_name(0)
+    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        chosen, detail = torch.device("mps"), "Apple GPU"
+    else:
+        chosen, detail = torch.device("cpu"), f"{os.cpu_count()} CPU cores"
+    if verbose:
+        print(f"Using device: {chosen.type} ({detail})")
+    return chosen
+
+
+def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
+    """Seed Python, NumPy, PyTorch and TensorFlow (whichever are installed).
+
+    With ``deterministic=True`` the frameworks are asked for deterministic
+    kernels where they offer them; PyTorch only warns (never fails) for an
+    operation that has no deterministic implementation.  TensorFlow is seeded
+    only when the page has already imported it (importing it costs seconds), so
+    call this after the imports.
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    if _loaded_or_installed("torch"):
+        import torch
+
+        torch.manual_seed(seed)
+        if deterministic:
+            # cuBLAS needs this workspace setting for deterministic matmuls on CUDA.
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            torch.backends.cudnn.benchmark = False
+    if "tensorflow" in sys.modules or "keras" in sys.modules:
+        # Importing TensorFlow just to seed it costs seconds, so only seed it when the page uses it.
+        import tensorflow as tf
+
+        tf.random.set_seed(seed)
+        if deterministic:
+            tf.config.experimental.enable_op_determinism()
+        import keras
+
+        keras.utils.set_random_seed(seed)
