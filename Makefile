@@ -1,0 +1,50 @@
+# The README's commands. `make setup` once, then `make test`.
+VENV    ?= .venv
+PYTHON  ?= python3.11
+PY      := $(VENV)/bin/python
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := dataset-fashion-mnist chromium chromium-driver bubblewrap
+BOOK_FLAGS   := -W --keep-going
+
+.PHONY: setup system-packages venv book notebooks release test test-pytorch clean
+
+setup: system-packages venv book   ## everything for an instructor or CI, then the executed book
+
+system-packages:                    ## Debian packages: offline Fashion-MNIST, Chromium for page tests, bubblewrap
+	@if command -v apt-get >/dev/null; then \
+	  missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	  if [ -n "$$missing" ]; then \
+	    $(SUDO) apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	  fi; \
+	else echo "not a Debian/Ubuntu machine: install $(APT_PACKAGES) yourself"; fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# The CPU build of torch first, so no other requirement pulls the CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[all]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+book: venv                          ## executed HTML book in _build/html (cached execution)
+	$(VENV)/bin/jupyter-book build . --builder html $(BOOK_FLAGS)
+
+notebooks: venv                     ## one notebook per page and framework, for nbval
+	rm -rf _build/notebooks
+	$(PY) -m dlbook.notebooks book _build/notebooks >/dev/null
+
+release: venv                       ## notebooks/ from solutions/
+	$(PY) -m autograder release
+
+test: notebooks                     ## the whole suite: unit, notebooks (nbval), release, grading, book, browser
+	$(PY) -m pytest tests solutions _build/notebooks --nbval-lax --nbval-current-env
+
+test-pytorch: notebooks             ## what a GPU runner with PyTorch only runs
+	$(PY) -m pytest --nbval-lax --nbval-current-env $$(find _build/notebooks -name '*-pytorch.ipynb') solutions
+
+clean:
+	rm -rf _build

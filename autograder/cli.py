@@ -1,0 +1,64 @@
+"""Command line: ``python -m autograder release|grade``."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from autograder.assignments import UnknownAssignment, assignment_dir, find_course_root
+from autograder.grading import SUBMISSION_TIMEOUT_S, GradeRow, grade_batch
+from autograder.release import release
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+    parser.add_argument("--course", type=Path, default=None,
+                        help="repository holding solutions/ (default: found from the current folder)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    rel = commands.add_parser("release", help="regenerate notebooks/ from solutions/")
+    rel.add_argument("assignments", nargs="*", help="assignment names (default: all)")
+    rel.add_argument("--out", type=Path, help="release folder (default: notebooks/)")
+
+    grade = commands.add_parser("grade", help="grade a folder of submissions")
+    grade.add_argument("assignment", help="assignment name, e.g. 01-convolution")
+    grade.add_argument("submissions", type=Path,
+                       help="folder with one sub-folder per student id (or nbgrader's submitted/ layout)")
+    grade.add_argument("--out", type=Path, required=True,
+                       help="output folder: gradebook.db, grades.csv, feedback/")
+    grade.add_argument("--timeout", type=float, default=SUBMISSION_TIMEOUT_S,
+                       help="seconds allowed for one submission (default %(default)s)")
+    return parser
+
+
+def _report(row: GradeRow) -> None:
+    print(f"  {row.student_id}: {row.score:g}/{row.max_score:g}  {row.status}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    root = find_course_root(args.course)
+    try:
+        if args.command == "release":
+            for path in release(root, args.assignments or None, args.out):
+                if path.is_file():
+                    print(f"wrote {path.relative_to(root) if path.is_relative_to(root) else path}")
+            return 0
+        assignment_dir(root, args.assignment)
+        if not args.submissions.is_dir():
+            print(f"error: submissions folder {args.submissions} does not exist", file=sys.stderr)
+            return 2
+        print(f"grading {args.assignment} from {args.submissions} into {args.out}")
+        rows = grade_batch(root, args.assignment, args.submissions, args.out,
+                           timeout=args.timeout, progress=_report)
+        failed = sum(not row.status.startswith("graded") for row in rows)
+        print(f"done: {len(rows)} submission(s), {len(rows) - failed} graded, {failed} not graded; "
+              f"see {args.out / 'grades.csv'}")
+        return 0
+    except UnknownAssignment as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""Grade a batch of submissions with nbgrader and write ``grades.csv``.
+
+Each submission is autograded in its own nbgrader child process with a time limit, so a
+broken or hostile notebook costs only its own row.  nbgrader's gradebook (``DIR/gradebook.db``)
+stays the record: the CSV and the feedback pages are read back from it.
+"""
+from __future__ import annotations
+
+import csv
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nbgrader.api import Gradebook, MissingEntry
+
+from autograder.assignments import GradedCell, graded_cells, source_notebooks
+from autograder.feedback import write_feedback
+from autograder.nbgrader_run import CourseFolder
+from autograder.submissions import Submission, discover
+
+SUBMISSION_TIMEOUT_S = 900
+
+
+@dataclass
+class GradeRow:
+    student_id: str
+    assignment: str
+    score: float = 0.0
+    max_score: float = 0.0
+    parts: dict[str, float | None] = field(default_factory=dict)
+    status: str = ""
+
+
+def _last_error_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower()]
+    return (errors or lines or ["no output"])[-1][:300]
+
+
+def _scores_from_gradebook(course: CourseFolder, assignment: str, student: str,
+                           cells: list[GradedCell]) -> dict[str, float | None]:
+    with Gradebook(f"sqlite:///{course.db_path}") as gradebook:
+        submission = gradebook.find_submission(assignment, student)
+        grades = {grade.name: grade for nb in submission.notebooks for grade in nb.grades}
+    parts: dict[str, float | None] = {}
+    for cell in cells:
+        grade = grades.get(cell.grade_id)
+        if grade is None or (cell.kind == "manual" and grade.manual_score is None):
+            parts[cell.grade_id] = None  # not graded yet (written answers wait for a person)
+        else:
+            parts[cell.grade_id] = float(grade.score)
+    return parts
+
+
+def _forget_earlier_attempt(course: CourseFolder, assignment: str, student: str) -> None:
+    """Regrading starts clean: a failed run must not leave an earlier run's scores behind."""
+    for stage in ("submitted", "autograded"):
+        shutil.rmtree(course.root / stage / student / assignment, ignore_errors=True)
+    with Gradebook(f"sqlite:///{course.db_path}") as gradebook:
+        try:
+            gradebook.remove_submission(assignment, student)
+        except MissingEntry:
+            pass
+
+
+def _grade_one(course: CourseFolder, assignment: str, submission: Submission,
+               cells: list[GradedCell], timeout: float) -> GradeRow:
+    row = GradeRow(submission.student_id, assignment,
+                   max_score=sum(c.points for c in cells),
+                   parts={c.grade_id: 0.0 for c in cells})
+    if submission.problem:
+        row.status = f"not graded: {submission.problem}"
+        return row
+    _forget_earlier_attempt(course, assignment, submission.student_id)
+    target = course.root / "submitted" / submission.student_id / assignment
+    target.mkdir(parents=True)
+    for name, path in submission.files.items():
+        shutil.copyfile(path, target / name)
+    result = course.run("autograde", assignment, f"--student={submission.student_id}",
+                        "--force", timeout=timeout)
+    if result.returncode != 0:
+        row.status = f"not graded: nbgrader failed ({_last_error_line(result.stderr)})"
+        return row
+    try:
+        row.parts = _scores_from_gradebook(course, assignment, submission.student_id, cells)
+    except MissingEntry:
+        row.status = "not graded: nbgrader recorded no grades"
+        return row
+    row.score = sum(v for v in row.parts.values() if v is not None)
+    pending = [c.grade_id for c in cells if row.parts[c.grade_id] is None]
+    notes = list(submission.notes)
+    if pending:
+        notes.append(f"awaiting manual grading: {', '.join(pending)}")
+    row.status = "graded" + (f" ({'; '.join(notes)})" if notes else "")
+    return row
+
+
+def write_csv(rows: list[GradeRow], cells: list[GradedCell], path: Path) -> None:
+    columns = ["student_id", "assignment", "score", "max_score",
+               *[c.grade_id for c in cells], "status"]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for row in rows:
+            parts = ["" if row.parts.get(c.grade_id) is None else f"{row.parts[c.grade_id]:g}"
+                     for c in cells]
+            writer.writerow([row.student_id, row.assignment, f"{row.score:g}",
+                             f"{row.max_score:g}", *parts, row.status])
+
+
+def grade_batch(root: Path, assignment: str, submissions_dir: Path, out_dir: Path,
+                timeout: float = SUBMISSION_TIMEOUT_S, progress=None) -> list[GradeRow]:
+    """Grade every submission in ``submissions_dir``; write the gradebook, CSV and feedback."""
+    notebooks = source_notebooks(root, assignment)
+    cells = [cell for nb in notebooks for cell in graded_cells(nb)]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    course = CourseFolder.create(out_dir / "course", out_dir / "gradebook.db",
+                                 root / "solutions", assignment)
+    course.generate_assignment(assignment)
+    submissions = discover(submissions_dir, assignment, [nb.name for nb in notebooks])
+    rows = []
+    for submission in submissions:
+        row = _grade_one(course, assignment, submission, cells, timeout)
+        autograded = course.root / "autograded" / submission.student_id / assignment
+        write_feedback(row, cells, autograded, out_dir / "feedback" / f"{row.student_id}.html")
+        rows.append(row)
+        if progress:
+            progress(row)
+    write_csv(rows, cells, out_dir / "grades.csv")
+    return rows

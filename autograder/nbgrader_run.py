@@ -1,0 +1,56 @@
+"""Run nbgrader commands in a course folder of our own making.
+
+nbgrader keeps its state in a course folder (``source/``, ``release/``, ``submitted/``,
+``autograded/``) next to a SQLite gradebook.  The repository's ``solutions/`` is copied
+into such a folder instead of being used in place, so nothing nbgrader writes can land
+in the repository, and each command runs as a child process with a time limit.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+CONFIG_TEMPLATE = '''\
+# Written by the course autograder; see autograder/nbgrader_config.py.
+from autograder.nbgrader_config import configure
+configure(get_config(), {root!r}, {db!r})
+'''
+
+
+@dataclass
+class CourseFolder:
+    root: Path
+    db_path: Path
+
+    @classmethod
+    def create(cls, root: Path, db_path: Path, solutions: Path, assignment: str) -> "CourseFolder":
+        """Make ``root`` a course folder whose source is a copy of ``solutions/<assignment>``."""
+        root.mkdir(parents=True, exist_ok=True)
+        source = root / "source" / assignment
+        if source.exists():
+            shutil.rmtree(source)
+        shutil.copytree(solutions / assignment, source,
+                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        (root / "nbgrader_config.py").write_text(
+            CONFIG_TEMPLATE.format(root=str(root.resolve()), db=str(db_path.resolve())))
+        return cls(root.resolve(), db_path.resolve())
+
+    def run(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        """Run ``nbgrader ARGS`` in this folder; never raises for nbgrader's own failures."""
+        command = [sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"]
+        try:
+            return subprocess.run(command, cwd=self.root, capture_output=True, text=True,
+                                  timeout=timeout, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as err:
+            return subprocess.CompletedProcess(command, returncode=-9,
+                                               stdout=str(err.stdout or ""),
+                                               stderr=f"timed out after {timeout:.0f} s")
+
+    def generate_assignment(self, assignment: str) -> None:
+        result = self.run("generate_assignment", assignment, "--force")
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"nbgrader generate_assignment {assignment} failed:\n{result.stderr[-3000:]}")

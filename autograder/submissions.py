@@ -1,0 +1,101 @@
+"""Find each student's notebook in a submissions folder and check it can be graded.
+
+Accepted layouts (one sub-folder per student id):
+
+- ``SUBMISSIONS/<student>/<notebook>.ipynb``
+- ``SUBMISSIONS/<student>/<assignment>/<notebook>.ipynb``
+- ``SUBMISSIONS/submitted/<student>/<assignment>/<notebook>.ipynb`` (nbgrader's own)
+
+Student files are untrusted and often broken: every problem becomes a message for that
+student's row, never an exception that stops the batch.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,99}$")
+MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
+
+
+@dataclass
+class Submission:
+    student_id: str
+    files: dict[str, Path] = field(default_factory=dict)  # expected notebook name -> file
+    notes: list[str] = field(default_factory=list)  # harmless fixes we made (e.g. a rename)
+    problem: str | None = None  # why it cannot be graded at all
+
+
+def _student_folders(base: Path) -> list[Path]:
+    nested = base / "submitted"
+    if nested.is_dir():
+        base = nested
+    return sorted(p for p in base.iterdir() if not p.name.startswith("."))
+
+
+def _pick_notebooks(folder: Path, expected: list[str], submission: Submission) -> None:
+    # Symbolic links could point at files outside the submission: never follow them.
+    found = sorted(p for p in folder.glob("*.ipynb") if p.is_file() and not p.is_symlink())
+    by_name = {p.name: p for p in found}
+    for name in expected:
+        if name in by_name:
+            submission.files[name] = by_name[name]
+        elif len(expected) == 1 and len(found) == 1:
+            submission.files[name] = found[0]
+            submission.notes.append(f"graded {found[0].name} as {name}")
+        elif not found:
+            submission.problem = f"no notebook found (expected {name})"
+        else:
+            submission.problem = (f"{len(found)} notebooks ({', '.join(sorted(by_name))}) "
+                                  f"and none is named {name}")
+
+
+def check_notebook(path: Path) -> str | None:
+    """Why ``path`` cannot be graded, or None when it is a readable notebook."""
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        return f"cannot read {path.name}: {err.strerror}"
+    if size == 0:
+        return f"{path.name} is empty (0 bytes)"
+    if size > MAX_NOTEBOOK_BYTES:
+        return f"{path.name} is {size / 2**20:.0f} MiB, over the {MAX_NOTEBOOK_BYTES // 2**20} MiB limit"
+    try:
+        raw = json.loads(path.read_bytes())
+    except UnicodeDecodeError:
+        return f"{path.name} is not a text file (is it a notebook?)"
+    except json.JSONDecodeError as err:
+        return f"{path.name} is not a valid notebook file (JSON error at line {err.lineno}: {err.msg})"
+    if not isinstance(raw, dict) or "cells" not in raw:
+        return f"{path.name} is JSON but not a Jupyter notebook (no 'cells')"
+    try:
+        notebook = nbformat.reads(json.dumps(raw), as_version=4)
+        nbformat.validate(notebook)
+    except Exception as err:  # noqa: BLE001 - nbformat raises many types for bad files
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return f"{path.name} is not a valid notebook: {first[:200]}"
+    return None
+
+
+def discover(submissions_dir: Path, assignment: str, expected: list[str]) -> list[Submission]:
+    """One :class:`Submission` per student folder, each checked and matched to ``expected``."""
+    result = []
+    for entry in _student_folders(submissions_dir):
+        if not entry.is_dir():
+            continue
+        submission = Submission(student_id=entry.name)
+        if not STUDENT_ID.match(entry.name):
+            submission.student_id = re.sub(r"[^A-Za-z0-9_.@+-]", "_", entry.name)[:100] or "_"
+            submission.problem = f"folder name {entry.name!r} is not a valid student id"
+            result.append(submission)
+            continue
+        folder = entry / assignment if (entry / assignment).is_dir() else entry
+        _pick_notebooks(folder, expected, submission)
+        for path in submission.files.values():
+            submission.problem = submission.problem or check_notebook(path)
+        result.append(submission)
+    return result
