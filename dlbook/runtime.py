@@ -24,6 +24,10 @@ def device(verbose: bool = True) -> "torch.device":  # noqa: F821 - torch is opt
         chosen, detail = torch.device("mps"), "Apple GPU"
     else:
         chosen, detail = torch.device("cpu"), f"{os.cpu_count()} CPU cores"
+    required = os.environ.get("DLBOOK_REQUIRE_DEVICE")
+    if required and chosen.type != required:
+        # GPU runners set this so that a silent fallback to the CPU fails the job.
+        raise RuntimeError(f"DLBOOK_REQUIRE_DEVICE={required} but only {chosen.type} is available")
     if verbose:
         print(f"Using device: {chosen.type} ({detail})")
     return chosen

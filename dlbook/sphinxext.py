@@ -24,7 +24,7 @@ from dlbook import __version__
 from dlbook.notebooks import FRAMEWORKS, cell_framework, output_name, split_page
 
 LOGGER = logging.getLogger(__name__)
-SYNC_GROUP = "framework"
+SYNC_GROUP = "tab"  # the group sphinx-design gives `:sync:` tab items, so prose tabs follow too
 NOTEBOOK_DIR = "_notebooks"
 
 

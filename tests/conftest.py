@@ -1,0 +1,28 @@
+"""Shared fixtures: the repository root and the built book."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def built_book() -> Path:
+    """Build the book as the README does (-W --keep-going; execution is cached)."""
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    result = subprocess.run(
+        [str(jupyter_book), "build", str(ROOT), "--builder", "html", "-W", "--keep-going"],
+        cwd=ROOT, capture_output=True, text=True, timeout=3000,
+    )
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, f"the book build failed:\n{log[-6000:]}"
+    return ROOT / "_build" / "html"
