@@ -1,0 +1,119 @@
+"""The grading command on a tiny assignment: scores, CSV, feedback and bad input."""
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.cli import main
+from tests import tiny_course
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("course")
+    source = tiny_course.make_course(root)
+    assert main(["--course", str(root), "release"]) == 0
+    release = nbformat.read(root / "notebooks" / tiny_course.NAME / f"{tiny_course.NAME}.ipynb", 4)
+    solution = nbformat.read(source, 4)
+    subs = root / "subs"
+    cases = {
+        "solved": solution,
+        "blank": release,
+        "one_wrong": tiny_course.with_answer(solution, "square", "def square(x):\n    return x + x"),
+        "only_visible": tiny_course.with_answer(
+            solution, "double", "def double(x):\n    return 6 if x == 3 else 0"),
+        "edited_tests": _without_tests(tiny_course.with_answer(release, "double", "def double(x):\n    return 2*x")),
+    }
+    for student, notebook in cases.items():
+        (subs / student).mkdir(parents=True)
+        nbformat.write(notebook, subs / student / f"{tiny_course.NAME}.ipynb")
+    (subs / "renamed").mkdir()
+    nbformat.write(solution, subs / "renamed" / "my work (final).ipynb")
+    (subs / "broken").mkdir()
+    (subs / "broken" / f"{tiny_course.NAME}.ipynb").write_text('{"cells": [ this is not json')
+    (subs / "empty").mkdir()
+    out = root / "out"
+    code = main(["--course", str(root), "grade", tiny_course.NAME, str(subs), "--out", str(out)])
+    with (out / "grades.csv").open() as handle:
+        rows = {row["student_id"]: row for row in csv.DictReader(handle)}
+    return {"code": code, "rows": rows, "out": out, "root": root}
+
+
+def _without_tests(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A student who replaced the test cells by `pass` (the grader must restore them)."""
+    copy = nbformat.from_dict(notebook)
+    for cell in copy.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id", "").startswith("test_"):
+            cell.source = "pass"
+    return copy
+
+
+def test_batch_completes_with_exit_code_zero(graded) -> None:
+    assert graded["code"] == 0
+    assert set(graded["rows"]) == {"solved", "blank", "one_wrong", "only_visible", "edited_tests",
+                                   "renamed", "broken", "empty"}
+
+
+def test_csv_columns(graded) -> None:
+    header = list(next(iter(graded["rows"].values())).keys())
+    assert header == ["student_id", "assignment", "score", "max_score",
+                      "test_double", "test_square", "written", "status"]
+
+
+@pytest.mark.parametrize(("student", "score", "double", "square"), [
+    ("solved", 5, 2, 3),        # full autograded marks, despite a warning on stderr
+    ("blank", 0, 0, 0),
+    ("one_wrong", 2, 2, 0),     # exactly the broken part's 3 points lost
+    ("only_visible", 3, 0, 3),  # hard-coding the visible example fails the hidden test
+    ("edited_tests", 2, 2, 0),  # tests restored from the gradebook
+    ("renamed", 5, 2, 3),
+    ("broken", 0, 0, 0),
+    ("empty", 0, 0, 0),
+])
+def test_scores(graded, student, score, double, square) -> None:
+    row = graded["rows"][student]
+    assert (float(row["score"]), float(row["test_double"]), float(row["test_square"])) == (score, double, square), row
+    assert row["max_score"] == "6"
+
+
+def test_status_says_why(graded) -> None:
+    rows = graded["rows"]
+    assert rows["solved"]["status"] == "graded (awaiting manual grading: written)"
+    assert rows["solved"]["written"] == ""
+    assert "not a valid notebook file (JSON error" in rows["broken"]["status"]
+    assert rows["empty"]["status"] == f"not graded: no notebook found (expected {tiny_course.NAME}.ipynb)"
+    assert "graded my work (final).ipynb as 99-tiny.ipynb" in rows["renamed"]["status"]
+
+
+def test_feedback_shows_visible_messages_but_no_hidden_test(graded) -> None:
+    feedback = graded["out"] / "feedback"
+    assert sorted(p.stem for p in feedback.glob("*.html")) == sorted(graded["rows"])
+    one_wrong = (feedback / "one_wrong.html").read_text()
+    assert "square(3): 1 of 1 values differ" in one_wrong and "expected 9" in one_wrong
+    only_visible = (feedback / "only_visible.html").read_text()
+    assert "a hidden test with other shapes or values fails" in only_visible
+    assert "not answered yet" in (feedback / "blank.html").read_text()
+    for page in feedback.glob("*.html"):
+        text = page.read_text()
+        for secret in ("-21.5", "-43", "square(-7)", "HIDDEN", "BEGIN SOLUTION", "return 2 * x"):
+            assert secret not in text, f"{page.name} reveals {secret!r}"
+
+
+def test_unknown_assignment_is_one_clear_error(graded, capsys, tmp_path) -> None:
+    code = main(["--course", str(graded["root"]), "grade", "42-nope", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "unknown assignment '42-nope'" in err and "99-tiny" in err
+
+
+def test_release_has_no_solution(graded) -> None:
+    released = (graded["root"] / "notebooks" / tiny_course.NAME / f"{tiny_course.NAME}.ipynb").read_text()
+    for secret in ("BEGIN SOLUTION", "HIDDEN", "return 2 * x", "-21.5", "Doubling is linear"):
+        assert secret not in released
+    assert "raise NotImplementedError()" in released and "YOUR ANSWER HERE" in released

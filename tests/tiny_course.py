@@ -1,0 +1,69 @@
+"""A two-part nbgrader assignment written by the tests, small enough to grade in seconds."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+
+NAME = "99-tiny"
+
+
+def _meta(grade_id: str, *, grade: bool, solution: bool, locked: bool, points: float | None = None) -> dict:
+    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
+            "solution": solution, "task": False}
+    if points is not None:
+        meta["points"] = points
+    return {"nbgrader": meta}
+
+
+ANSWERS = {
+    "double": "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
+    "square": "def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION",
+}
+TESTS = {
+    "test_double": ("from dlbook.checks import assert_close, hidden\n"
+                    "assert_close(double(3), 6, name='double(3)')\n"
+                    "### BEGIN HIDDEN TESTS\nwith hidden('double'):\n"
+                    "    assert_close(double(-21.5), -43.0)\n### END HIDDEN TESTS", 2),
+    "test_square": ("from dlbook.checks import assert_close, hidden\n"
+                    "import warnings\nwarnings.warn('an honest warning on stderr')\n"
+                    "assert_close(square(3), 9, name='square(3)')\n"
+                    "### BEGIN HIDDEN TESTS\nwith hidden('square'):\n"
+                    "    assert_close(square(-7), 49)\n### END HIDDEN TESTS", 3),
+}
+
+
+def source_notebook() -> nbformat.NotebookNode:
+    cells = [nbformat.v4.new_markdown_cell("# Tiny assignment", metadata=_meta(
+        "intro", grade=False, solution=False, locked=True))]
+    for part, test in (("double", "test_double"), ("square", "test_square")):
+        cells.append(nbformat.v4.new_code_cell(ANSWERS[part], metadata=_meta(
+            part, grade=False, solution=True, locked=False)))
+        source, points = TESTS[test]
+        cells.append(nbformat.v4.new_code_cell(source, metadata=_meta(
+            test, grade=True, solution=False, locked=True, points=points)))
+    cells.append(nbformat.v4.new_markdown_cell(
+        "### BEGIN SOLUTION\nDoubling is linear.\n### END SOLUTION", metadata=_meta(
+            "written", grade=True, solution=True, locked=False, points=1)))
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    return notebook
+
+
+def make_course(root: Path) -> Path:
+    """A course folder with ``solutions/99-tiny/99-tiny.ipynb``; returns the notebook path."""
+    folder = root / "solutions" / NAME
+    folder.mkdir(parents=True)
+    path = folder / f"{NAME}.ipynb"
+    nbformat.write(source_notebook(), path)
+    return path
+
+
+def with_answer(notebook: nbformat.NotebookNode, grade_id: str, code: str) -> nbformat.NotebookNode:
+    """A copy of ``notebook`` whose answer cell ``grade_id`` holds ``code``."""
+    copy = nbformat.from_dict(notebook)
+    for cell in copy.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+            cell.source = code
+            return copy
+    raise KeyError(grade_id)
