@@ -139,8 +139,14 @@ def write_framework_notebooks(app: Sphinx, exception: Exception | None) -> None:
     (Path(app.outdir) / ".nojekyll").touch()
 
 
+def _add_static(app: Sphinx) -> None:
+    app.config.html_static_path.append(str(Path(__file__).parent / "static"))
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.setup_extension("sphinx_design")
+    app.connect("builder-inited", _add_static)
+    app.add_css_file("dlbook.css")
     app.add_config_value("dlbook_notebook_branch", "gh-pages", "html")
     app.add_config_value("dlbook_notebook_requirement", "", "html")
     app.connect("doctree-read", group_framework_cells)
