@@ -7,6 +7,7 @@ from pathlib import Path
 
 from autograder.assignments import UnknownAssignment, assignment_dir, find_course_root
 from autograder.grading import SUBMISSION_TIMEOUT_S, GradeRow, grade_batch
+from autograder.export import FORMATS, export
 from autograder.release import release
 
 
@@ -28,6 +29,12 @@ def _parser() -> argparse.ArgumentParser:
                        help="output folder: gradebook.db, grades.csv, feedback/")
     grade.add_argument("--timeout", type=float, default=SUBMISSION_TIMEOUT_S,
                        help="seconds allowed for one submission (default %(default)s)")
+
+    exp = commands.add_parser("export", help="grades from gradebooks as an LMS import file")
+    exp.add_argument("gradebooks", type=Path, nargs="+",
+                     help="gradebook.db files (or the --out folders of `grade` runs)")
+    exp.add_argument("--format", choices=FORMATS, default="csv", dest="fmt")
+    exp.add_argument("--output", type=Path, required=True, help="file to write")
     return parser
 
 
@@ -44,6 +51,11 @@ def main(argv: list[str] | None = None) -> int:
                 if path.is_file():
                     print(f"wrote {path.relative_to(root) if path.is_relative_to(root) else path}")
             return 0
+        if args.command == "export":
+            books = [p / "gradebook.db" if p.is_dir() else p for p in args.gradebooks]
+            count = export(books, args.fmt, args.output)
+            print(f"wrote {args.output} ({args.fmt}, {count} student(s))")
+            return 0
         assignment_dir(root, args.assignment)
         if not args.submissions.is_dir():
             print(f"error: submissions folder {args.submissions} does not exist", file=sys.stderr)
@@ -55,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"done: {len(rows)} submission(s), {len(rows) - failed} graded, {failed} not graded; "
               f"see {args.out / 'grades.csv'}")
         return 0
-    except UnknownAssignment as err:
+    except (UnknownAssignment, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -7,6 +7,7 @@ in the repository, and each command runs as a child process with a time limit.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -41,9 +42,13 @@ class CourseFolder:
     def run(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         """Run ``nbgrader ARGS`` in this folder; never raises for nbgrader's own failures."""
         command = [sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"]
+        env = dict(os.environ)
+        # nbgrader runs `alembic` (gradebook migrations) from PATH: use this environment's,
+        # also when the virtual environment was not activated (`make test` does not).
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         try:
             return subprocess.run(command, cwd=self.root, capture_output=True, text=True,
-                                  timeout=timeout, stdin=subprocess.DEVNULL)
+                                  timeout=timeout, stdin=subprocess.DEVNULL, env=env)
         except subprocess.TimeoutExpired as err:
             return subprocess.CompletedProcess(command, returncode=-9,
                                                stdout=str(err.stdout or ""),

@@ -117,3 +117,34 @@ def test_release_has_no_solution(graded) -> None:
     for secret in ("BEGIN SOLUTION", "HIDDEN", "return 2 * x", "-21.5", "Doubling is linear"):
         assert secret not in released
     assert "raise NotImplementedError()" in released and "YOUR ANSWER HERE" in released
+
+
+def _export(graded, fmt: str) -> list[list[str]]:
+    target = graded["out"] / f"export-{fmt}.csv"
+    assert main(["export", str(graded["out"]), "--format", fmt, "--output", str(target)]) == 0
+    with target.open(encoding="utf-8-sig") as handle:
+        return list(csv.reader(handle))
+
+
+def test_export_csv_matches_the_gradebook(graded) -> None:
+    rows = _export(graded, "csv")
+    assert rows[0] == ["student_id", tiny_course.NAME, "total", "max_total"]
+    scores = {r[0]: r[1] for r in rows[1:]}
+    assert scores["solved"] == "5" and scores["blank"] == "0" and scores["one_wrong"] == "2"
+    assert {r[3] for r in rows[1:]} == {"6"}  # 5 autograded points + 1 written
+    assert "broken" not in scores  # never reached the gradebook; grades.csv says why
+
+
+def test_export_moodle_and_canvas_layouts(graded) -> None:
+    moodle = _export(graded, "moodle")
+    assert moodle[0] == ["ID number", tiny_course.NAME]
+    assert ["solved", "5"] in moodle
+    canvas = _export(graded, "canvas")
+    assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", tiny_course.NAME]
+    assert canvas[1] == ["Points Possible", "", "", "", "", "6"]
+    assert ["renamed", "", "renamed", "renamed", "", "5"] in canvas
+
+
+def test_export_without_a_gradebook_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    assert main(["export", str(tmp_path), "--output", str(tmp_path / "x.csv")]) == 2
+    assert "no gradebook at" in capsys.readouterr().err
