@@ -29,6 +29,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="output folder: gradebook.db, grades.csv, feedback/")
     grade.add_argument("--timeout", type=float, default=SUBMISSION_TIMEOUT_S,
                        help="seconds allowed for one submission (default %(default)s)")
+    grade.add_argument("--workers", type=int, default=1,
+                       help="submissions graded at once (default %(default)s)")
 
     exp = commands.add_parser("export", help="grades from gradebooks as an LMS import file")
     exp.add_argument("gradebooks", type=Path, nargs="+",
@@ -38,8 +40,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _report(row: GradeRow) -> None:
-    print(f"  {row.student_id}: {row.score:g}/{row.max_score:g}  {row.status}", flush=True)
+class _Progress:
+    """One line per graded submission above a progress bar for the batch."""
+
+    def __init__(self) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(unit="submission", desc="grading", dynamic_ncols=True)
+
+    def __call__(self, row: GradeRow) -> None:
+        self.bar.write(f"  {row.student_id}: {row.score:g}/{row.max_score:g}  {row.status}")
+        self.bar.update()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,8 +72,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: submissions folder {args.submissions} does not exist", file=sys.stderr)
             return 2
         print(f"grading {args.assignment} from {args.submissions} into {args.out}")
+        progress = _Progress()
         rows = grade_batch(root, args.assignment, args.submissions, args.out,
-                           timeout=args.timeout, progress=_report)
+                           timeout=args.timeout, progress=progress, workers=args.workers)
+        progress.bar.close()
         failed = sum(not row.status.startswith("graded") for row in rows)
         print(f"done: {len(rows)} submission(s), {len(rows) - failed} graded, {failed} not graded; "
               f"see {args.out / 'grades.csv'}")

@@ -7,14 +7,18 @@ stays the record: the CSV and the feedback pages are read back from it.
 from __future__ import annotations
 
 import csv
+import queue
 import shutil
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from nbgrader.api import Gradebook, MissingEntry
 
 from autograder.assignments import GradedCell, graded_cells, source_notebooks
 from autograder.feedback import write_feedback
+from autograder.merge import copy_submission
 from autograder.nbgrader_run import CourseFolder
 from autograder.submissions import Submission, discover
 
@@ -108,9 +112,26 @@ def write_csv(rows: list[GradeRow], cells: list[GradedCell], path: Path) -> None
                              f"{row.max_score:g}", *parts, row.status])
 
 
+def _publish(main: CourseFolder, worker: CourseFolder, assignment: str, row: GradeRow) -> Path:
+    """Bring a worker's result into the main course folder and gradebook (the single writer)."""
+    _forget_earlier_attempt(main, assignment, row.student_id)
+    if row.status.startswith("graded"):
+        copy_submission(worker.db_path, main.db_path, assignment, row.student_id)
+        for stage in ("submitted", "autograded"):
+            shutil.copytree(worker.root / stage / row.student_id / assignment,
+                            main.root / stage / row.student_id / assignment)
+    return main.root / "autograded" / row.student_id / assignment
+
+
 def grade_batch(root: Path, assignment: str, submissions_dir: Path, out_dir: Path,
-                timeout: float = SUBMISSION_TIMEOUT_S, progress=None) -> list[GradeRow]:
-    """Grade every submission in ``submissions_dir``; write the gradebook, CSV and feedback."""
+                timeout: float = SUBMISSION_TIMEOUT_S, progress: Callable[[GradeRow], None] | None = None,
+                workers: int = 1) -> list[GradeRow]:
+    """Grade every submission in ``submissions_dir``; write the gradebook, CSV and feedback.
+
+    ``workers`` submissions are graded at once, each worker in its own course folder with its
+    own gradebook; finished submissions are copied into ``out_dir/gradebook.db`` by this
+    process only, so SQLite never sees two writers.
+    """
     notebooks = source_notebooks(root, assignment)
     cells = [cell for nb in notebooks for cell in graded_cells(nb)]
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -118,13 +139,44 @@ def grade_batch(root: Path, assignment: str, submissions_dir: Path, out_dir: Pat
                                  root / "solutions", assignment)
     course.generate_assignment(assignment)
     submissions = discover(submissions_dir, assignment, [nb.name for nb in notebooks])
-    rows = []
-    for submission in submissions:
-        row = _grade_one(course, assignment, submission, cells, timeout)
-        autograded = course.root / "autograded" / submission.student_id / assignment
-        write_feedback(row, cells, autograded, out_dir / "feedback" / f"{row.student_id}.html")
-        rows.append(row)
-        if progress:
-            progress(row)
-    write_csv(rows, cells, out_dir / "grades.csv")
-    return rows
+    workers = max(1, min(workers, len(submissions) or 1))
+    free: queue.Queue[CourseFolder] = queue.Queue()
+    for k in range(workers):
+        scratch = out_dir / "workers" / str(k)
+        shutil.rmtree(scratch, ignore_errors=True)
+        free.put(course.clone(scratch / "course", scratch / "gradebook.db", assignment))
+
+    def job(submission: Submission) -> tuple[GradeRow, CourseFolder]:
+        worker = free.get()
+        try:
+            return _grade_one(worker, assignment, submission, cells, timeout), worker
+        except Exception:
+            free.put(worker)
+            raise
+
+    rows: dict[int, GradeRow] = {}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(job, s): i for i, s in enumerate(submissions)}
+        for future in as_completed(futures):
+            index = futures[future]
+            submission = submissions[index]
+            try:
+                row, worker = future.result()
+            except Exception as err:  # a bug of ours must not lose the rest of the batch
+                row, worker = GradeRow(submission.student_id, assignment,
+                                       max_score=sum(c.points for c in cells),
+                                       status=f"not graded: internal error ({err})"), None
+            try:
+                autograded = _publish(course, worker, assignment, row) if worker else None
+            finally:
+                if worker:
+                    free.put(worker)
+            write_feedback(row, cells, autograded or course.root / "autograded" / row.student_id / assignment,
+                           out_dir / "feedback" / f"{row.student_id}.html")
+            rows[index] = row
+            if progress:
+                progress(row)
+    shutil.rmtree(out_dir / "workers", ignore_errors=True)
+    ordered = [rows[i] for i in range(len(submissions))]
+    write_csv(ordered, cells, out_dir / "grades.csv")
+    return ordered

@@ -39,6 +39,12 @@ class CourseFolder:
             CONFIG_TEMPLATE.format(root=str(root.resolve()), db=str(db_path.resolve())))
         return cls(root.resolve(), db_path.resolve())
 
+    def clone(self, root: Path, db_path: Path, assignment: str) -> "CourseFolder":
+        """A worker's private copy: same source, its own gradebook (a copy of this one)."""
+        clone = CourseFolder.create(root, db_path, self.root / "source", assignment)
+        shutil.copyfile(self.db_path, clone.db_path)
+        return clone
+
     def run(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         """Run ``nbgrader ARGS`` in this folder; never raises for nbgrader's own failures."""
         command = [sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"]

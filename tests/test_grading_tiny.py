@@ -148,3 +148,22 @@ def test_export_moodle_and_canvas_layouts(graded) -> None:
 def test_export_without_a_gradebook_is_a_clear_error(tmp_path: Path, capsys) -> None:
     assert main(["export", str(tmp_path), "--output", str(tmp_path / "x.csv")]) == 2
     assert "no gradebook at" in capsys.readouterr().err
+
+
+def test_two_workers_give_the_same_grades_and_one_gradebook(graded) -> None:
+    from nbgrader.api import Gradebook
+
+    out = graded["root"] / "out-parallel"
+    code = main(["--course", str(graded["root"]), "grade", tiny_course.NAME, str(graded["root"] / "subs"),
+                 "--out", str(out), "--workers", "2"])
+    assert code == 0
+    with (out / "grades.csv").open() as handle:
+        rows = {row["student_id"]: row for row in csv.DictReader(handle)}
+    assert rows == graded["rows"]
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gradebook:
+        stored = {s.student.id: s.score for s in gradebook.find_assignment(tiny_course.NAME).submissions}
+    graded_ok = {s: float(r["score"]) for s, r in rows.items() if r["status"].startswith("graded")}
+    assert stored == graded_ok
+    assert not (out / "workers").exists()
+    for student in graded_ok:  # formgrader finds the autograded notebooks in the main course folder
+        assert list((out / "course" / "autograded" / student / tiny_course.NAME).glob("*.ipynb"))
