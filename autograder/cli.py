@@ -9,6 +9,7 @@ from autograder.assignments import UnknownAssignment, assignment_dir, find_cours
 from autograder.grading import SUBMISSION_TIMEOUT_S, GradeRow, grade_batch
 from autograder.export import FORMATS, export
 from autograder.release import release
+from autograder.sandbox import check_sandbox
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="output folder: gradebook.db, grades.csv, feedback/")
     grade.add_argument("--timeout", type=float, default=SUBMISSION_TIMEOUT_S,
                        help="seconds allowed for one submission (default %(default)s)")
+    grade.add_argument("--unsafe", action="store_true",
+                       help="run student code without the bubblewrap sandbox (only for code you trust)")
     grade.add_argument("--workers", type=int, default=1,
                        help="submissions graded at once (default %(default)s)")
 
@@ -71,10 +74,18 @@ def main(argv: list[str] | None = None) -> int:
         if not args.submissions.is_dir():
             print(f"error: submissions folder {args.submissions} does not exist", file=sys.stderr)
             return 2
+        problem = None if args.unsafe else check_sandbox()
+        if problem:
+            print(f"error: cannot grade safely: {problem}. Fix that, or pass --unsafe to run "
+                  "student code unsandboxed as your own user.", file=sys.stderr)
+            return 2
+        if args.unsafe:
+            print("WARNING: --unsafe: student code runs without a sandbox, as your user, with your files and network.")
         print(f"grading {args.assignment} from {args.submissions} into {args.out}")
         progress = _Progress()
         rows = grade_batch(root, args.assignment, args.submissions, args.out,
-                           timeout=args.timeout, progress=progress, workers=args.workers)
+                           timeout=args.timeout, progress=progress, workers=args.workers,
+                           sandbox=not args.unsafe)
         progress.bar.close()
         failed = sum(not row.status.startswith("graded") for row in rows)
         print(f"done: {len(rows)} submission(s), {len(rows) - failed} graded, {failed} not graded; "

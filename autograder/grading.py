@@ -19,6 +19,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from autograder.assignments import GradedCell, graded_cells, source_notebooks
 from autograder.feedback import write_feedback
 from autograder.merge import copy_submission
+from autograder.sandbox import kernel_environment, write_kernelspec
 from autograder.nbgrader_run import CourseFolder
 from autograder.submissions import Submission, discover
 
@@ -80,8 +81,15 @@ def _grade_one(course: CourseFolder, assignment: str, submission: Submission,
     target.mkdir(parents=True)
     for name, path in submission.files.items():
         shutil.copyfile(path, target / name)
+    env = None
+    if course.sandbox:
+        # The kernel may write only where nbgrader executes this student's notebook.
+        jupyter_dir, runtime_dir = course.root / "jupyter", course.root / "runtime"
+        write_kernelspec(jupyter_dir, course.root / "autograded" / submission.student_id / assignment,
+                         runtime_dir)
+        env = kernel_environment(jupyter_dir, runtime_dir)
     result = course.run("autograde", assignment, f"--student={submission.student_id}",
-                        "--force", timeout=timeout)
+                        "--force", timeout=timeout, env=env)
     if result.returncode != 0:
         row.status = f"not graded: nbgrader failed ({_last_error_line(result.stderr)})"
         return row
@@ -93,6 +101,8 @@ def _grade_one(course: CourseFolder, assignment: str, submission: Submission,
     row.score = sum(v for v in row.parts.values() if v is not None)
     pending = [c.grade_id for c in cells if row.parts[c.grade_id] is None]
     notes = list(submission.notes)
+    if not course.sandbox:
+        notes.append("UNSANDBOXED: graded with --unsafe")
     if pending:
         notes.append(f"awaiting manual grading: {', '.join(pending)}")
     row.status = "graded" + (f" ({'; '.join(notes)})" if notes else "")
@@ -125,7 +135,7 @@ def _publish(main: CourseFolder, worker: CourseFolder, assignment: str, row: Gra
 
 def grade_batch(root: Path, assignment: str, submissions_dir: Path, out_dir: Path,
                 timeout: float = SUBMISSION_TIMEOUT_S, progress: Callable[[GradeRow], None] | None = None,
-                workers: int = 1) -> list[GradeRow]:
+                workers: int = 1, sandbox: bool = True) -> list[GradeRow]:
     """Grade every submission in ``submissions_dir``; write the gradebook, CSV and feedback.
 
     ``workers`` submissions are graded at once, each worker in its own course folder with its
@@ -136,7 +146,7 @@ def grade_batch(root: Path, assignment: str, submissions_dir: Path, out_dir: Pat
     cells = [cell for nb in notebooks for cell in graded_cells(nb)]
     out_dir.mkdir(parents=True, exist_ok=True)
     course = CourseFolder.create(out_dir / "course", out_dir / "gradebook.db",
-                                 root / "solutions", assignment)
+                                 root / "solutions", assignment, sandbox)
     course.generate_assignment(assignment)
     submissions = discover(submissions_dir, assignment, [nb.name for nb in notebooks])
     workers = max(1, min(workers, len(submissions) or 1))

@@ -13,8 +13,13 @@ from typing import Any
 CELL_TIMEOUT_S = 120
 
 
-def configure(c: Any, course_root: Path | str, db_path: Path | str, course_id: str = "dlbook") -> None:
-    """Fill an nbgrader/traitlets config object ``c`` for a course folder."""
+def configure(c: Any, course_root: Path | str, db_path: Path | str, course_id: str = "dlbook",
+              sandbox: bool = False) -> None:
+    """Fill an nbgrader/traitlets config object ``c`` for a course folder.
+
+    With ``sandbox=True`` notebooks run in the ``dlbook-sandbox`` kernel (see
+    :mod:`autograder.sandbox`), reached over IPC sockets instead of TCP.
+    """
     from nbconvert.preprocessors import ClearMetadataPreprocessor
     from nbgrader.preprocessors import (
         AssignLatePenalties, CheckCellMetadata, Execute, LimitOutput, SaveAutoGrades,
@@ -34,6 +39,16 @@ def configure(c: Any, course_root: Path | str, db_path: Path | str, course_id: s
     c.Execute.interrupt_on_timeout = True
     c.Execute.allow_errors = True
     c.Execute.kernel_name = "python3"
+    if sandbox:
+        from autograder.sandbox import KERNEL_NAME
+
+        c.Execute.kernel_name = KERNEL_NAME
+        # Unix sockets at absolute paths in the worker's runtime folder (bound into the
+        # sandbox); one kernel at a time per worker, so fixed names are safe.
+        runtime = Path(course_root) / "runtime"
+        c.KernelManager.transport = "ipc"
+        c.KernelManager.ip = str(runtime / "kernel-ipc")
+        c.KernelManager.connection_file = str(runtime / "kernel.json")
     # Releases come without solutions: a solution cell replaced by the stub raises.
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     c.ClearSolutions.text_stub = "YOUR ANSWER HERE"

@@ -17,7 +17,7 @@ from pathlib import Path
 CONFIG_TEMPLATE = '''\
 # Written by the course autograder; see autograder/nbgrader_config.py.
 from autograder.nbgrader_config import configure
-configure(get_config(), {root!r}, {db!r})
+configure(get_config(), {root!r}, {db!r}, sandbox={sandbox!r})
 '''
 
 
@@ -25,9 +25,11 @@ configure(get_config(), {root!r}, {db!r})
 class CourseFolder:
     root: Path
     db_path: Path
+    sandbox: bool = False
 
     @classmethod
-    def create(cls, root: Path, db_path: Path, solutions: Path, assignment: str) -> "CourseFolder":
+    def create(cls, root: Path, db_path: Path, solutions: Path, assignment: str,
+               sandbox: bool = False) -> "CourseFolder":
         """Make ``root`` a course folder whose source is a copy of ``solutions/<assignment>``."""
         root.mkdir(parents=True, exist_ok=True)
         source = root / "source" / assignment
@@ -36,19 +38,19 @@ class CourseFolder:
         shutil.copytree(solutions / assignment, source,
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
         (root / "nbgrader_config.py").write_text(
-            CONFIG_TEMPLATE.format(root=str(root.resolve()), db=str(db_path.resolve())))
-        return cls(root.resolve(), db_path.resolve())
+            CONFIG_TEMPLATE.format(root=str(root.resolve()), db=str(db_path.resolve()), sandbox=sandbox))
+        return cls(root.resolve(), db_path.resolve(), sandbox)
 
     def clone(self, root: Path, db_path: Path, assignment: str) -> "CourseFolder":
         """A worker's private copy: same source, its own gradebook (a copy of this one)."""
-        clone = CourseFolder.create(root, db_path, self.root / "source", assignment)
+        clone = CourseFolder.create(root, db_path, self.root / "source", assignment, self.sandbox)
         shutil.copyfile(self.db_path, clone.db_path)
         return clone
 
-    def run(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    def run(self, *args: str, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         """Run ``nbgrader ARGS`` in this folder; never raises for nbgrader's own failures."""
         command = [sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"]
-        env = dict(os.environ)
+        env = {**os.environ, **(env or {})}
         # nbgrader runs `alembic` (gradebook migrations) from PATH: use this environment's,
         # also when the virtual environment was not activated (`make test` does not).
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])

@@ -69,16 +69,16 @@ def show_kernels(kernels: Sequence[Any], titles: Sequence[str] | None = None, *,
     return fig
 
 
-def show_feature_maps(maps: Any, *, ncols: int = 8, size: float = 1.4, title: str | None = None,
-                      cmap: str = "viridis", limit: int = 32) -> Figure:
-    """The first ``limit`` channels of one layer's output, (C, H, W) or (H, W, C), batch allowed.
+def show_feature_maps(maps: Any, *, channels_last: bool = False, ncols: int = 8, size: float = 1.4,
+                      title: str | None = None, cmap: str = "viridis", limit: int = 32) -> Figure:
+    """The first ``limit`` channels of one layer's output, a batch allowed (its first image is shown).
 
-    A channels-last map (Keras) is recognised by its last axis being longer than its first.
+    PyTorch gives (C, H, W); pass ``channels_last=True`` for Keras' (H, W, C).
     """
     maps = to_numpy(maps)
     if maps.ndim == 4:
         maps = maps[0]  # the first image of a batch
-    if maps.shape[-1] > maps.shape[0]:  # (H, W, C) from Keras
+    if channels_last:
         maps = np.moveaxis(maps, -1, 0)
     maps = maps[:limit]
     fig, axes = _grid(len(maps), ncols, size)

@@ -24,8 +24,10 @@ def test_image_grid_titles_and_blank_cells() -> None:
 def test_kernels_written_in_and_feature_maps_channels_last() -> None:
     fig = plotting.show_kernels([np.array([[1, 0, -1]] * 3)])
     assert len(fig.axes[0].texts) == 9
-    maps = np.zeros((5, 5, 12))  # (H, W, C) as Keras returns it
-    assert len([a for a in plotting.show_feature_maps(maps).axes if a.images]) == 12
+    maps = np.zeros((1, 30, 40, 4))  # a batch of one, (H, W, C) as Keras returns it
+    shown = [a for a in plotting.show_feature_maps(maps, channels_last=True).axes if a.images]
+    assert len(shown) == 4 and shown[0].images[0].get_array().shape == (30, 40)
+    assert len([a for a in plotting.show_feature_maps(np.zeros((12, 5, 5))).axes if a.images]) == 12
 
 
 def test_matrix_and_confusion_matrix_values() -> None:

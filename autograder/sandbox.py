@@ -1,0 +1,109 @@
+"""Run a submission's kernel inside a bubblewrap sandbox.
+
+nbgrader starts the kernel that executes a student's notebook from a *kernelspec*.  For
+each submission the grader writes a kernelspec whose command is ``bwrap ... python -m
+ipykernel_launcher``, so the kernel (and everything the student's code starts) sees:
+
+* no network at all (a new, empty network namespace), its own PID namespace, no capabilities;
+* the software it needs, read-only: /usr, the Python installation and its environment, and
+  the ``dlbook`` package directory (not the repository around it);
+* one writable folder: the copy of this student's notebook that nbgrader executes; a private
+  tmpfs as /tmp and $HOME;
+* nothing else: not solutions/ or the course folder's source/, not the gradebook, not other
+  students' work, not the instructor's home.
+
+The kernel talks to nbgrader through ipykernel's IPC transport (Unix sockets in a per-worker
+runtime folder bound into the sandbox), because a sandbox without a network has no loopback
+shared with the grader.  ``--die-with-parent`` ends the whole sandbox, background processes
+included, when its kernel is shut down or the grader dies.  Resource limits (file size,
+core dumps, open files) are set with ``prlimit`` inside the sandbox.
+
+What this does *not* cover yet is documented in the README's "Trust" section.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+KERNEL_NAME = "dlbook-sandbox"
+FILE_SIZE_LIMIT = 256 * 2**20  # bytes one file may grow to (disk filling)
+OPEN_FILES_LIMIT = 1024
+
+
+class SandboxUnavailable(RuntimeError):
+    """bubblewrap is missing or cannot create namespaces on this machine."""
+
+
+@functools.lru_cache(maxsize=1)
+def check_sandbox() -> str | None:
+    """``None`` when a sandbox can be made here, else the reason it cannot."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return "bubblewrap is not installed (Debian/Ubuntu: sudo apt-get install bubblewrap)"
+    probe = subprocess.run([bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"],
+                           capture_output=True, text=True, timeout=30)
+    if probe.returncode != 0:
+        return f"bubblewrap cannot create namespaces here: {probe.stderr.strip()[:200]}"
+    return None
+
+
+def _software_paths() -> list[Path]:
+    """Read-only paths the kernel needs: the interpreter, its environment, dlbook."""
+    import dlbook
+
+    paths = {Path("/usr"), Path("/etc/fonts"), Path("/etc/ld.so.cache"), Path("/etc/alternatives"),
+             Path(sys.base_prefix), Path(sys.prefix), Path(dlbook.__file__).resolve().parent}
+    for exe in (Path(sys.executable),):
+        paths.add(exe.resolve().parent.parent)  # the real installation behind a venv's symlink
+    gpu = [Path(p) for p in ("/sys", "/etc/nvidia") if Path(p).exists()]
+    return sorted(p for p in paths | set(gpu) if p.exists())
+
+
+def _gpu_devices() -> list[str]:
+    return sorted(str(p) for p in Path("/dev").glob("nvidia*"))
+
+
+def bwrap_command(workdir: Path, runtime_dir: Path) -> list[str]:
+    """The sandbox command line for a kernel working in ``workdir``."""
+    command = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
+               "--cap-drop", "ALL", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    for path in _software_paths():
+        command += ["--ro-bind", str(path), str(path)]
+    for link, target in (("/bin", "usr/bin"), ("/lib", "usr/lib"), ("/lib64", "usr/lib64"), ("/sbin", "usr/sbin")):
+        if Path(link).is_symlink():
+            command += ["--symlink", target, link]
+    for device in _gpu_devices():
+        command += ["--dev-bind", device, device]
+    command += ["--bind", str(runtime_dir), str(runtime_dir), "--bind", str(workdir), str(workdir),
+                "--chdir", str(workdir), "--clearenv"]
+    env = {"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib", "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+           "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    for name in ("DLBOOK_PROFILE", "CI", "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    for name, value in env.items():
+        command += ["--setenv", name, value]
+    command += ["prlimit", f"--fsize={FILE_SIZE_LIMIT}", "--core=0", f"--nofile={OPEN_FILES_LIMIT}", "--"]
+    return command
+
+
+def write_kernelspec(jupyter_dir: Path, workdir: Path, runtime_dir: Path) -> None:
+    """Write the sandboxed kernelspec ``dlbook-sandbox`` under ``jupyter_dir/kernels``."""
+    spec_dir = jupyter_dir / "kernels" / KERNEL_NAME
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    runtime_dir.mkdir(parents=True, exist_ok=True)
+    argv = bwrap_command(workdir, runtime_dir) + [sys.executable, "-m", "ipykernel_launcher",
+                                                   "-f", "{connection_file}"]
+    spec = {"argv": argv, "display_name": "Python 3 (grading sandbox)", "language": "python",
+            "metadata": {"debugger": False}}
+    (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
+
+
+def kernel_environment(jupyter_dir: Path, runtime_dir: Path) -> dict[str, str]:
+    """Environment for the nbgrader process so it finds the kernelspec and puts sockets in ``runtime_dir``."""
+    return {"JUPYTER_PATH": str(jupyter_dir), "JUPYTER_RUNTIME_DIR": str(runtime_dir)}
