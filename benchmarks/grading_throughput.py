@@ -1,0 +1,93 @@
+"""Submissions per minute: plain `nbgrader autograde` against `python -m autograder grade`.
+
+Usage: python benchmarks/grading_throughput.py [--assignment 01-convolution] [--count 30]
+
+Builds a batch of ``count`` submissions of a real assignment (solutions, blank releases and
+solutions with one part broken, in turn), then times, on the same batch and machine:
+
+1. plain nbgrader: one ``nbgrader autograde ASSIGNMENT`` over the whole batch (serial,
+   unsandboxed, its default configuration plus the course's nbgrader settings);
+2. ``grade`` with the sandbox on, ``--workers 1``;
+3. ``grade`` with the sandbox on, ``--workers 2``.
+
+It prints one line per run and the ratios; nothing is asserted (timings vary by machine).
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from autograder.nbgrader_run import CourseFolder  # noqa: E402
+
+SOLUTION = re.compile(r"### BEGIN SOLUTION\n.*?### END SOLUTION", re.DOTALL)
+
+
+def make_batch(assignment: str, count: int, target: Path) -> None:
+    source = next((ROOT / "solutions" / assignment).glob("*.ipynb"))
+    solution = nbformat.read(source, 4)
+    blank = nbformat.read(ROOT / "notebooks" / assignment / source.name, 4)
+    answers = [i for i, c in enumerate(solution.cells) if c.cell_type == "code" and "BEGIN SOLUTION" in c.source]
+    for k in range(count):
+        kind = k % 3
+        notebook = solution if kind == 0 else blank if kind == 1 else nbformat.from_dict(solution)
+        if kind == 2:
+            cell = notebook.cells[answers[k % len(answers)]]
+            cell.source = SOLUTION.sub("raise ValueError('broken on purpose')", cell.source)
+        folder = target / f"student{k:03d}"
+        folder.mkdir(parents=True)
+        nbformat.write(notebook, folder / source.name)
+
+
+def plain_nbgrader(assignment: str, batch: Path, work: Path) -> float:
+    course = CourseFolder.create(work / "course", work / "gradebook.db", ROOT / "solutions", assignment)
+    course.generate_assignment(assignment)
+    for student in batch.iterdir():
+        shutil.copytree(student, course.root / "submitted" / student.name / assignment)
+    start = time.perf_counter()
+    result = course.run("autograde", assignment, timeout=3600)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        print(result.stderr[-2000:])
+    return elapsed
+
+
+def ours(assignment: str, batch: Path, out: Path, workers: int) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "autograder", "--course", str(ROOT), "grade", assignment, str(batch),
+                    "--out", str(out), "--workers", str(workers)], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--assignment", default="01-convolution")
+    parser.add_argument("--count", type=int, default=30)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        batch = Path(tmp) / "batch"
+        make_batch(args.assignment, args.count, batch)
+        runs = {"plain nbgrader (serial, unsandboxed)": plain_nbgrader(args.assignment, batch, Path(tmp) / "plain")}
+        for workers in (1, 2):
+            runs[f"autograder grade, sandbox, {workers} worker(s)"] = ours(
+                args.assignment, batch, Path(tmp) / f"ours{workers}", workers)
+    base = args.count / runs["plain nbgrader (serial, unsandboxed)"] * 60
+    print(f"{args.count} submissions of {args.assignment}:")
+    for name, seconds in runs.items():
+        rate = args.count / seconds * 60
+        print(f"  {name:42s} {seconds:7.1f} s  {rate:6.1f} submissions/min  {rate / base:4.2f}x plain nbgrader")
+
+
+if __name__ == "__main__":
+    main()
