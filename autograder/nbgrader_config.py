@@ -36,6 +36,8 @@ def configure(c: Any, course_root: Path | str, db_path: Path | str, course_id: s
     c.CourseDirectory.autograded_directory = "autograded"
     c.CourseDirectory.feedback_directory = "feedback"
     c.Execute.timeout = CELL_TIMEOUT_S
+    # A busy grading machine can take a while to start a kernel (TensorFlow, a sandbox).
+    c.Execute.startup_timeout = 180
     c.Execute.interrupt_on_timeout = True
     c.Execute.allow_errors = True
     c.Execute.kernel_name = "python3"
