@@ -49,7 +49,7 @@ def test_build_leaks_no_solution(built_book: Path) -> None:
 def test_each_page_has_its_framework_notebooks(built_book: Path, page: str) -> None:
     chapter = page.split("/")[1]
     for framework in ("pytorch", "keras"):
-        notebook = built_book / "_notebooks" / chapter / f"{chapter}-{framework}.ipynb"
+        notebook = built_book / "_notebooks" / "book" / chapter / f"{chapter}-{framework}.ipynb"
         assert notebook.is_file(), f"missing {notebook.relative_to(built_book)}"
     html = (built_book / f"{page}.html").read_text()
     assert "download-keras-notebook" in html and "colab.research.google.com/github/" in html
@@ -104,7 +104,7 @@ def test_page_loads_with_figures_and_no_traceback(browser, site, page: str) -> N
     from selenium.webdriver.common.by import By
 
     browser.get(f"{site}/{page}.html")
-    assert browser.find_element(By.CSS_SELECTOR, "main h1").text.strip()
+    assert browser.find_element(By.CSS_SELECTOR, "article.bd-article h1").text.strip()
     body = browser.find_element(By.TAG_NAME, "body").text
     assert "Traceback" not in body, "a cell output shows a traceback"
     assert not browser.find_elements(By.CSS_SELECTOR, ".output.error, .output.traceback")
