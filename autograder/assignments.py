@@ -66,3 +66,34 @@ def graded_cells(notebook_path: Path) -> list[GradedCell]:
 
 def source_notebooks(root: Path, name: str) -> list[Path]:
     return sorted(assignment_dir(root, name).glob("*.ipynb"))
+
+
+class TrackMismatch(ValueError):
+    """The tracks of an assignment do not grade the same parts for the same points."""
+
+
+def tracks(root: Path, name: str) -> dict[str, Path]:
+    """Alternative notebooks of an assignment: ``{track: path}``, or ``{}`` for a plain one.
+
+    An assignment whose folder holds two or more notebooks named ``<name>-<track>.ipynb``
+    (``03-cam-pytorch.ipynb``, ``03-cam-keras.ipynb``) offers tracks: a student submits one of
+    them, and every track must have the same graded cells (ids and points), so one set of
+    columns and one maximum serve the whole class.
+    """
+    found = {p.stem[len(name) + 1:]: p for p in source_notebooks(root, name) if p.stem.startswith(name + "-")}
+    if len(found) < 2:
+        return {}
+    reference = None
+    for track, path in sorted(found.items()):
+        cells = [(c.grade_id, c.points) for c in graded_cells(path)]
+        if reference is not None and cells != reference[1]:
+            raise TrackMismatch(f"tracks {reference[0]} and {track} of {name} grade different parts or points: "
+                                f"{reference[1]} vs {cells}")
+        reference = reference or (track, cells)
+    return found
+
+
+def track_signatures(path: Path) -> set[str]:
+    """Sources of the locked cells that only this track has (used to recognise a renamed file)."""
+    notebook = nbformat.read(path, as_version=4)
+    return {c.source for c in notebook.cells if c.metadata.get("nbgrader", {}).get("locked")}

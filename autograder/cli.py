@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from autograder.assignments import UnknownAssignment, assignment_dir, find_course_root
+from autograder.assignments import TrackMismatch, UnknownAssignment, assignment_dir, find_course_root
 from autograder.grading import SUBMISSION_TIMEOUT_S, GradeRow, grade_batch
 from autograder.export import FORMATS, export
 from autograder.release import release
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"done: {len(rows)} submission(s), {len(rows) - failed} graded, {failed} not graded; "
               f"see {args.out / 'grades.csv'}")
         return 0
-    except (UnknownAssignment, FileNotFoundError) as err:
+    except (UnknownAssignment, TrackMismatch, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -39,10 +39,18 @@ def read_gradebooks(paths: Iterable[Path]) -> GradeTable:
             raise FileNotFoundError(f"no gradebook at {path}: pass the gradebook.db a `grade --out DIR` run wrote")
         with Gradebook(f"sqlite:///{Path(path).resolve()}") as gradebook:
             for assignment in gradebook.assignments:
-                table.max_scores[assignment.name] = float(assignment.max_score)
+                table.max_scores[assignment.name] = _max_score(assignment)
                 for submission in assignment.submissions:
                     table.scores.setdefault(submission.student.id, {})[assignment.name] = float(submission.score)
     return table
+
+
+def _max_score(assignment) -> float:
+    """An assignment's maximum; with tracks (``<name>-<track>`` notebooks) a student does one."""
+    notebooks = list(assignment.notebooks)
+    if len(notebooks) >= 2 and all(nb.name.startswith(assignment.name + "-") for nb in notebooks):
+        return float(max(nb.max_score for nb in notebooks))
+    return float(assignment.max_score)
 
 
 def _number(value: float | None) -> str:

@@ -16,7 +16,7 @@ from typing import Callable
 
 from nbgrader.api import Gradebook, MissingEntry
 
-from autograder.assignments import GradedCell, graded_cells, source_notebooks
+from autograder.assignments import GradedCell, graded_cells, source_notebooks, tracks
 from autograder.feedback import write_feedback
 from autograder.merge import copy_submission
 from autograder.sandbox import kernel_environment, write_kernelspec
@@ -43,10 +43,13 @@ def _last_error_line(text: str) -> str:
 
 
 def _scores_from_gradebook(course: CourseFolder, assignment: str, student: str,
-                           cells: list[GradedCell]) -> dict[str, float | None]:
+                           cells: list[GradedCell], notebooks: set[str]) -> dict[str, float | None]:
     with Gradebook(f"sqlite:///{course.db_path}") as gradebook:
         submission = gradebook.find_submission(assignment, student)
-        grades = {grade.name: grade for nb in submission.notebooks for grade in nb.grades}
+        # Only the notebooks the student submitted: with tracks, the other track's
+        # notebook has the same grade ids (all zero) and must not shadow them.
+        grades = {grade.name: grade for nb in submission.notebooks if nb.name in notebooks
+                  for grade in nb.grades}
     parts: dict[str, float | None] = {}
     for cell in cells:
         grade = grades.get(cell.grade_id)
@@ -94,7 +97,8 @@ def _grade_one(course: CourseFolder, assignment: str, submission: Submission,
         row.status = f"not graded: nbgrader failed ({_last_error_line(result.stderr)})"
         return row
     try:
-        row.parts = _scores_from_gradebook(course, assignment, submission.student_id, cells)
+        row.parts = _scores_from_gradebook(course, assignment, submission.student_id, cells,
+                                           {Path(name).stem for name in submission.files})
     except MissingEntry:
         row.status = "not graded: nbgrader recorded no grades"
         return row
@@ -143,12 +147,14 @@ def grade_batch(root: Path, assignment: str, submissions_dir: Path, out_dir: Pat
     process only, so SQLite never sees two writers.
     """
     notebooks = source_notebooks(root, assignment)
-    cells = [cell for nb in notebooks for cell in graded_cells(nb)]
+    alternatives = tracks(root, assignment)
+    # With tracks a student submits one notebook: its cells are the columns and the maximum.
+    cells = [cell for nb in (notebooks[:1] if alternatives else notebooks) for cell in graded_cells(nb)]
     out_dir.mkdir(parents=True, exist_ok=True)
     course = CourseFolder.create(out_dir / "course", out_dir / "gradebook.db",
                                  root / "solutions", assignment, sandbox)
     course.generate_assignment(assignment)
-    submissions = discover(submissions_dir, assignment, [nb.name for nb in notebooks])
+    submissions = discover(submissions_dir, assignment, [nb.name for nb in notebooks], alternatives)
     workers = max(1, min(workers, len(submissions) or 1))
     free: queue.Queue[CourseFolder] = queue.Queue()
     for k in range(workers):

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.assignments import track_signatures
+
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,99}$")
 MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
 
@@ -81,8 +83,43 @@ def check_notebook(path: Path) -> str | None:
     return None
 
 
-def discover(submissions_dir: Path, assignment: str, expected: list[str]) -> list[Submission]:
-    """One :class:`Submission` per student folder, each checked and matched to ``expected``."""
+def _pick_track(folder: Path, tracks: dict[str, Path], submission: Submission) -> None:
+    """Match a folder to exactly one track notebook (by name, else by its locked cells)."""
+    found = sorted(p for p in folder.glob("*.ipynb") if p.is_file() and not p.is_symlink())
+    named = [p for p in found if p.name in {t.name for t in tracks.values()}]
+    if len(named) > 1:
+        submission.problem = (f"notebooks of several tracks ({', '.join(p.name for p in named)}): "
+                              "submit the one track you worked on")
+        return
+    if named:
+        submission.files[named[0].name] = named[0]
+    elif len(found) == 1 and check_notebook(found[0]) is None:
+        # A renamed file: recognise the track by the locked cells only one track has.
+        signatures = {name: track_signatures(path) for name, path in tracks.items()}
+        common = set.intersection(*signatures.values())
+        theirs = {c.source for c in nbformat.read(found[0], 4).cells}
+        matches = [name for name, sig in signatures.items() if (sig - common) & theirs]
+        if len(matches) != 1:
+            submission.problem = (f"{found[0].name}: cannot tell which track it is; name it "
+                                  f"{' or '.join(p.name for p in tracks.values())}")
+            return
+        name = tracks[matches[0]].name
+        submission.files[name] = found[0]
+        submission.notes.append(f"graded {found[0].name} as {name}")
+    else:
+        expected = " or ".join(p.name for p in tracks.values())
+        submission.problem = (f"no notebook found (expected {expected})" if not found else
+                              f"{len(found)} notebooks and none is named {expected}")
+    for name in submission.files:
+        submission.notes.append(f"track {next(t for t, p in tracks.items() if p.name == name)}")
+
+
+def discover(submissions_dir: Path, assignment: str, expected: list[str],
+             tracks: dict[str, Path] | None = None) -> list[Submission]:
+    """One :class:`Submission` per student folder, each checked and matched to ``expected``.
+
+    With ``tracks`` (alternative notebooks), each student must submit exactly one of them.
+    """
     result = []
     for entry in _student_folders(submissions_dir):
         if not entry.is_dir():
@@ -94,7 +131,10 @@ def discover(submissions_dir: Path, assignment: str, expected: list[str]) -> lis
             result.append(submission)
             continue
         folder = entry / assignment if (entry / assignment).is_dir() else entry
-        _pick_notebooks(folder, expected, submission)
+        if tracks:
+            _pick_track(folder, tracks, submission)
+        else:
+            _pick_notebooks(folder, expected, submission)
         for path in submission.files.values():
             submission.problem = submission.problem or check_notebook(path)
         result.append(submission)

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.assignments import graded_cells, list_assignments
+from autograder.assignments import graded_cells, list_assignments, tracks
 from autograder.grading import grade_batch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,28 +31,47 @@ def _break_last_part(notebook: nbformat.NotebookNode) -> tuple[nbformat.Notebook
     return broken, cells[last_test].metadata["nbgrader"]["grade_id"]
 
 
+def _students(assignment: str) -> tuple[dict[str, dict[str, nbformat.NotebookNode]], dict[str, set[str]]]:
+    """Submissions per student (file name -> notebook) and the parts each must lose.
+
+    A plain assignment: students ``solution``, ``one_wrong`` and ``blank`` with every notebook.
+    With tracks: those three students per track, each with that track's notebook only.
+    """
+    alternatives = tracks(ROOT, assignment)
+    submissions: dict[str, dict[str, nbformat.NotebookNode]] = {}
+    lost: dict[str, set[str]] = {}
+    for source in sorted((ROOT / "solutions" / assignment).glob("*.ipynb")):
+        suffix = f"-{source.stem}" if alternatives else ""
+        solution = nbformat.read(source, 4)
+        broken, part = _break_last_part(solution)
+        blank = nbformat.read(ROOT / "notebooks" / assignment / source.name, 4)
+        for student, notebook in (("solution", solution), ("one_wrong", broken), ("blank", blank)):
+            submissions.setdefault(student + suffix, {})[source.name] = notebook
+        lost.setdefault("one_wrong" + suffix, set()).add(part)
+    return submissions, lost
+
+
 @pytest.mark.parametrize("assignment", list_assignments(ROOT))
 def test_solution_blank_and_one_wrong_part(tmp_path: Path, assignment: str) -> None:
     subs = tmp_path / "subs"
-    expected: dict[str, set[str]] = {}
-    for source in sorted((ROOT / "solutions" / assignment).glob("*.ipynb")):
-        solution = nbformat.read(source, 4)
-        broken, lost = _break_last_part(solution)
-        for student, notebook in (("solution", solution), ("one_wrong", broken),
-                                  ("blank", nbformat.read(ROOT / "notebooks" / assignment / source.name, 4))):
-            (subs / student).mkdir(parents=True, exist_ok=True)
-            nbformat.write(notebook, subs / student / source.name)
-        expected.setdefault("one_wrong", set()).add(lost)
+    submissions, lost = _students(assignment)
+    for student, notebooks in submissions.items():
+        (subs / student).mkdir(parents=True)
+        for name, notebook in notebooks.items():
+            nbformat.write(notebook, subs / student / name)
     rows = {r.student_id: r for r in grade_batch(ROOT, assignment, subs, tmp_path / "out")}
-    cells = [c for nb in sorted((ROOT / "solutions" / assignment).glob("*.ipynb")) for c in graded_cells(nb)]
-    auto = {c.grade_id: c.points for c in cells if c.kind == "autograded"}
-
-    assert all(rows[s].status.startswith("graded") for s in rows), {s: r.status for s, r in rows.items()}
-    assert {g: rows["solution"].parts[g] for g in auto} == auto
-    assert rows["solution"].score == sum(auto.values())
-    assert rows["blank"].score == 0
-    wrong = rows["one_wrong"]
-    assert {g for g in auto if wrong.parts[g] != auto[g]} == expected["one_wrong"]
-    assert wrong.score == sum(auto.values()) - sum(auto[g] for g in expected["one_wrong"])
+    assert set(rows) == set(submissions)
+    assert all(r.status.startswith("graded") for r in rows.values()), {s: r.status for s, r in rows.items()}
+    for student, row in rows.items():
+        cells = [c for name in submissions[student] for c in graded_cells(ROOT / "solutions" / assignment / name)]
+        auto = {c.grade_id: c.points for c in cells if c.kind == "autograded"}
+        if student.startswith("solution"):
+            assert {g: row.parts[g] for g in auto} == auto, student
+            assert row.score == sum(auto.values())
+        elif student.startswith("blank"):
+            assert row.score == 0, student
+        else:
+            assert {g for g in auto if row.parts[g] != auto[g]} == lost[student], student
+            assert row.score == sum(auto.values()) - sum(auto[g] for g in lost[student])
     with (tmp_path / "out" / "grades.csv").open() as handle:
         assert {r["student_id"] for r in csv.DictReader(handle)} == set(rows)

@@ -33,9 +33,12 @@ TESTS = {
 }
 
 
-def source_notebook() -> nbformat.NotebookNode:
+def source_notebook(track: str | None = None) -> nbformat.NotebookNode:
     cells = [nbformat.v4.new_markdown_cell("# Tiny assignment", metadata=_meta(
         "intro", grade=False, solution=False, locked=True))]
+    if track:  # a locked cell only this track has
+        cells.append(nbformat.v4.new_code_cell(f"TRACK = {track!r}", metadata=_meta(
+            "track", grade=False, solution=False, locked=True)))
     for part, test in (("double", "test_double"), ("square", "test_square")):
         cells.append(nbformat.v4.new_code_cell(ANSWERS[part], metadata=_meta(
             part, grade=False, solution=True, locked=False)))
@@ -57,6 +60,17 @@ def make_course(root: Path) -> Path:
     path = folder / f"{NAME}.ipynb"
     nbformat.write(source_notebook(), path)
     return path
+
+
+def make_tracked_course(root: Path, tracks: tuple[str, ...] = ("a", "b")) -> dict[str, Path]:
+    """A course whose ``99-tiny`` offers tracks: ``99-tiny-a.ipynb``, ``99-tiny-b.ipynb``."""
+    folder = root / "solutions" / NAME
+    folder.mkdir(parents=True)
+    paths = {}
+    for track in tracks:
+        paths[track] = folder / f"{NAME}-{track}.ipynb"
+        nbformat.write(source_notebook(track), paths[track])
+    return paths
 
 
 def with_answer(notebook: nbformat.NotebookNode, grade_id: str, code: str) -> nbformat.NotebookNode:
