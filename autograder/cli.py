@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from autograder.assignments import TrackMismatch, UnknownAssignment, assignment_dir, find_course_root
-from autograder.grading import SUBMISSION_TIMEOUT_S, GradeRow, grade_batch
+from autograder.grading import SUBMISSION_TIMEOUT_S, GradeRow, ReferenceFailed, grade_batch
 from autograder.export import FORMATS, export
 from autograder.release import release
 from autograder.sandbox import check_sandbox
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"done: {len(rows)} submission(s), {len(rows) - failed} graded, {failed} not graded; "
               f"see {args.out / 'grades.csv'}")
         return 0
-    except (UnknownAssignment, TrackMismatch, FileNotFoundError) as err:
+    except (UnknownAssignment, TrackMismatch, ReferenceFailed, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

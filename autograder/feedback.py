@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 MAX_MESSAGE = 600
 NOT_ANSWERED = "NotImplementedError"
+HIDDEN_FAILED = ("the visible tests pass but a hidden test with other shapes or values fails. "
+                 "Check your code for cases the visible tests do not cover.")
 
 
 def cell_messages(autograded_dir: Path) -> dict[str, str]:
@@ -52,6 +54,9 @@ def _row_html(cell: GradedCell, score: float | None, message: str | None) -> str
     else:
         result = "failed" if cell.kind == "autograded" else "graded"
     points = "–" if score is None else f"{score:g}"
+    if result == "failed" and not message:
+        # No error in the visible part: the grader's comparison of hidden values failed.
+        message = HIDDEN_FAILED
     detail = f"<div class='msg'>{html.escape(message)}</div>" if message and result == "failed" else ""
     return (f"<tr class='{result.split()[0]}'><td><code>{html.escape(cell.grade_id)}</code></td>"
             f"<td>{cell.kind}</td><td>{points} / {cell.points:g}</td><td>{result}{detail}</td></tr>")

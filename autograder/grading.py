@@ -9,21 +9,26 @@ from __future__ import annotations
 import csv
 import queue
 import shutil
+import subprocess
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 
 from autograder.assignments import GradedCell, graded_cells, source_notebooks, tracks
 from autograder.feedback import write_feedback
 from autograder.merge import copy_submission
+from autograder.recorded_checks import Site, decide, notebook_sites, read_records, records_path
 from autograder.sandbox import kernel_environment, write_kernelspec
+from dlbook.recording import RECORDS_DIR_ENV
 from autograder.nbgrader_run import CourseFolder
 from autograder.submissions import Submission, discover
 
 SUBMISSION_TIMEOUT_S = 900
+REFERENCE_ID = "_reference-solution"  # not a valid student id, so never a real student
 
 
 @dataclass
@@ -71,31 +76,109 @@ def _forget_earlier_attempt(course: CourseFolder, assignment: str, student: str)
             pass
 
 
+@dataclass
+class Reference:
+    """What the solution recorded in the reference run, and each test cell's recording sites."""
+
+    records: dict[str, dict[str, list[dict]]]  # notebook -> site -> values
+    sites: dict[str, dict[str, dict[str, Site]]]  # notebook -> test grade id -> sites
+
+
+class ReferenceFailed(RuntimeError):
+    """The instructor's solution does not pass its own tests in the grading sandbox."""
+
+
+def _execute(course: CourseFolder, assignment: str, student: str, files: dict[str, Path],
+             timeout: float) -> tuple[subprocess.CompletedProcess, dict[str, dict[str, list[dict]]]]:
+    """Autograde ``files`` as ``student``; return nbgrader's result and the recorded values."""
+    _forget_earlier_attempt(course, assignment, student)
+    target = course.root / "submitted" / student / assignment
+    target.mkdir(parents=True)
+    for name, path in files.items():
+        shutil.copyfile(path, target / name)
+    runtime_dir = course.root / "runtime"
+    runtime_dir.mkdir(exist_ok=True)
+    for stale in runtime_dir.glob(".dlbook-records-*.jsonl"):
+        stale.unlink()
+    env = {RECORDS_DIR_ENV: str(runtime_dir)}
+    if course.sandbox:
+        # The kernel may write only where nbgrader executes this student's notebook (and the
+        # runtime folder holding its sockets and records).
+        jupyter_dir = course.root / "jupyter"
+        write_kernelspec(jupyter_dir, course.root / "autograded" / student / assignment, runtime_dir)
+        env.update(kernel_environment(jupyter_dir, runtime_dir))
+    result = course.run("autograde", assignment, f"--student={student}", "--force", timeout=timeout, env=env)
+    records = {Path(name).stem: read_records(records_path(runtime_dir, Path(name).stem)) for name in files}
+    return result, records
+
+
+def run_reference(course: CourseFolder, root: Path, assignment: str, timeout: float) -> Reference:
+    """Run the solution's own tests in the sandbox and keep what they recorded."""
+    sources = {p.name: p for p in source_notebooks(root, assignment)}
+    sites = {Path(name).stem: notebook_sites(nbformat.read(path, 4), Path(name).stem)
+             for name, path in sources.items()}
+    result, records = _execute(course, assignment, REFERENCE_ID, sources, timeout)
+    try:
+        if result.returncode != 0:
+            raise ReferenceFailed(f"the solution of {assignment} could not be run in the grading sandbox: "
+                                  f"{_last_error_line(result.stderr)}")
+        problems = [f"{nb}:{grade_id}" for nb, cells in sites.items() for grade_id, cell_sites in cells.items()
+                    if not decide(cell_sites, records[nb], records[nb])]
+        if problems:
+            raise ReferenceFailed(f"the solution of {assignment} records no value in {', '.join(problems)}: "
+                                  "each test cell needs at least one assert_close (or assert ... == ...)")
+        with Gradebook(f"sqlite:///{course.db_path}") as gradebook:
+            submission = gradebook.find_submission(assignment, REFERENCE_ID)
+            failing = [f"{nb.name}:{g.name}" for nb in submission.notebooks for g in nb.grades
+                       if g.cell_type == "code" and g.auto_score is not None and g.auto_score < g.max_score]
+        if failing:
+            raise ReferenceFailed(f"the solution of {assignment} fails its own tests: {', '.join(failing)}")
+    finally:
+        _forget_earlier_attempt(course, assignment, REFERENCE_ID)
+    return Reference(records, sites)
+
+
+def _apply_decisions(course: CourseFolder, assignment: str, student: str, reference: Reference,
+                     records: dict[str, dict[str, list[dict]]]) -> None:
+    """Write the trusted pass/fail of every test cell into the gradebook, replacing nbgrader's."""
+    with Gradebook(f"sqlite:///{course.db_path}") as gradebook:
+        try:
+            submission = gradebook.find_submission(assignment, student)
+        except MissingEntry:  # the kernel crashed and nbgrader kept nothing: start from its cells
+            gradebook.update_or_create_student(student)
+            submission = gradebook.add_submission(assignment, student)
+        for notebook in submission.notebooks:
+            if notebook.name not in records:
+                continue
+            for grade in notebook.grades:
+                cell_sites = reference.sites[notebook.name].get(grade.name)
+                if cell_sites is None:
+                    continue
+                passed = decide(cell_sites, records[notebook.name], reference.records[notebook.name])
+                grade.auto_score = grade.max_score if passed else 0.0
+                grade.needs_manual_grade = False
+        gradebook.db.commit()
+
+
 def _grade_one(course: CourseFolder, assignment: str, submission: Submission,
-               cells: list[GradedCell], timeout: float) -> GradeRow:
+               cells: list[GradedCell], timeout: float, reference: Reference) -> GradeRow:
     row = GradeRow(submission.student_id, assignment,
                    max_score=sum(c.points for c in cells),
                    parts={c.grade_id: 0.0 for c in cells})
     if submission.problem:
         row.status = f"not graded: {submission.problem}"
         return row
-    _forget_earlier_attempt(course, assignment, submission.student_id)
-    target = course.root / "submitted" / submission.student_id / assignment
-    target.mkdir(parents=True)
-    for name, path in submission.files.items():
-        shutil.copyfile(path, target / name)
-    env = None
-    if course.sandbox:
-        # The kernel may write only where nbgrader executes this student's notebook.
-        jupyter_dir, runtime_dir = course.root / "jupyter", course.root / "runtime"
-        write_kernelspec(jupyter_dir, course.root / "autograded" / submission.student_id / assignment,
-                         runtime_dir)
-        env = kernel_environment(jupyter_dir, runtime_dir)
-    result = course.run("autograde", assignment, f"--student={submission.student_id}",
-                        "--force", timeout=timeout, env=env)
+    result, records = _execute(course, assignment, submission.student_id, submission.files, timeout)
+    notes = list(submission.notes)
     if result.returncode != 0:
-        row.status = f"not graded: nbgrader failed ({_last_error_line(result.stderr)})"
-        return row
+        if not any(records.values()):
+            row.status = f"not graded: nbgrader failed ({_last_error_line(result.stderr)})"
+            return row
+        # The notebook died part way (os._exit, a crash, a time-out): the values recorded
+        # before that still count; the rest scores nothing.
+        notes.append(f"the notebook stopped early ({_last_error_line(result.stderr)}); "
+                     "parts after that point score 0")
+    _apply_decisions(course, assignment, submission.student_id, reference, records)
     try:
         row.parts = _scores_from_gradebook(course, assignment, submission.student_id, cells,
                                            {Path(name).stem for name in submission.files})
@@ -104,7 +187,6 @@ def _grade_one(course: CourseFolder, assignment: str, submission: Submission,
         return row
     row.score = sum(v for v in row.parts.values() if v is not None)
     pending = [c.grade_id for c in cells if row.parts[c.grade_id] is None]
-    notes = list(submission.notes)
     if not course.sandbox:
         notes.append("UNSANDBOXED: graded with --unsafe")
     if pending:
@@ -162,10 +244,16 @@ def grade_batch(root: Path, assignment: str, submissions_dir: Path, out_dir: Pat
         shutil.rmtree(scratch, ignore_errors=True)
         free.put(course.clone(scratch / "course", scratch / "gradebook.db", assignment))
 
+    first = free.get()
+    try:
+        reference = run_reference(first, root, assignment, timeout)
+    finally:
+        free.put(first)
+
     def job(submission: Submission) -> tuple[GradeRow, CourseFolder]:
         worker = free.get()
         try:
-            return _grade_one(worker, assignment, submission, cells, timeout), worker
+            return _grade_one(worker, assignment, submission, cells, timeout, reference), worker
         except Exception:
             free.put(worker)
             raise

@@ -26,6 +26,7 @@ def configure(c: Any, course_root: Path | str, db_path: Path | str, course_id: s
     )
 
     from autograder.preprocessors import StderrIsNotFailure
+    from autograder.recorded_checks import RecordChecks
 
     c.CourseDirectory.root = str(course_root)
     c.CourseDirectory.course_id = course_id
@@ -54,8 +55,10 @@ def configure(c: Any, course_root: Path | str, db_path: Path | str, course_id: s
     # Releases come without solutions: a solution cell replaced by the stub raises.
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+    # RecordChecks runs after nbgrader has restored the test cells from the gradebook: the
+    # tests then record values, and the grader (not the kernel) decides what passed.
     c.Autograde.autograde_preprocessors = [
-        Execute, StderrIsNotFailure, ClearMetadataPreprocessor, LimitOutput,
+        RecordChecks, Execute, StderrIsNotFailure, ClearMetadataPreprocessor, LimitOutput,
         SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
     ]
     c.GenerateAssignment.create_assignment = True

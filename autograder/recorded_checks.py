@@ -1,0 +1,254 @@
+"""Tamper-proof test decisions: the student's kernel records values, we compare them.
+
+nbgrader decides that a test passed when its cell raised no error in the student's own
+kernel, which the student's code controls (patched assertion helpers, IPython hooks,
+objects that lie in ``==``).  Here the decision is taken elsewhere:
+
+1. Before execution (:class:`RecordChecks`, an nbgrader preprocessor running in the grader,
+   outside the sandbox) every test cell is rewritten:
+
+   * a *visible* ``assert_close(actual, expected, ...)`` becomes ``check(site, actual,
+     expected, ...)``: the actual value is recorded and still asserted, so the student sees
+     the usual message; a visible ``assert cond, msg`` records ``bool(cond)`` and asserts it;
+   * in the *hidden* block, ``assert_close(actual, expected)`` becomes ``record(site, actual)``
+     and ``assert actual == expected`` becomes ``record(site, actual)``: the expected side is
+     dropped, then every statement whose result is no longer used (the reference computations)
+     is removed, so no expected value is ever computed in the student's kernel.
+
+2. The kernel appends the recorded values as JSON lines (``dlbook.recording``) to a file
+   outside the notebook's folder; JSON, never pickle, so reading it cannot run code.
+
+3. The same rewritten tests run on the instructor's solution in its own sandbox (the
+   *reference run*).  A test cell passes when every value it recorded for the solution was
+   recorded, in the same order, by the student, within the check's tolerances
+   (:func:`decide`).  Only that decision is written to the gradebook.
+
+A lying object can only make the recorder store numbers the student already knows;
+patching anything in the kernel can only change what the student's own records say.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from nbconvert.exporters.exporter import ResourcesDict
+from nbformat.notebooknode import NotebookNode
+from nbgrader.preprocessors import NbGraderPreprocessor
+
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+RECORDER = "__dlbook_rec__"
+DEFAULT_TOLERANCE = (1e-5, 1e-6)  # dlbook.checks.assert_close's rtol, atol
+EXACT = (0.0, 0.0)
+MAX_RECORD_BYTES = 64 * 2**20
+
+
+@dataclass(frozen=True)
+class Site:
+    rtol: float
+    atol: float
+
+
+def _is_assert_close(node: ast.AST) -> bool:
+    return isinstance(node, ast.Call) and (
+        (isinstance(node.func, ast.Name) and node.func.id == "assert_close")
+        or (isinstance(node.func, ast.Attribute) and node.func.attr == "assert_close"))
+
+
+def _tolerance(call: ast.Call) -> tuple[float, float]:
+    rtol, atol = DEFAULT_TOLERANCE
+    for keyword in call.keywords:
+        if keyword.arg in ("rtol", "atol"):
+            try:
+                value = float(ast.literal_eval(keyword.value))
+            except (ValueError, TypeError, SyntaxError):
+                continue  # a computed tolerance: keep the default
+            rtol, atol = (value, atol) if keyword.arg == "rtol" else (rtol, value)
+    return rtol, atol
+
+
+def _recorder_call(method: str, args: list[ast.expr], keywords: list[ast.keyword] | None = None) -> ast.Call:
+    return ast.Call(func=ast.Attribute(value=ast.Name(RECORDER, ast.Load()), attr=method, ctx=ast.Load()),
+                    args=args, keywords=keywords or [])
+
+
+class _Rewriter(ast.NodeTransformer):
+    def __init__(self, prefix: str, hidden: bool, sites: dict[str, Site]) -> None:
+        self.prefix, self.hidden, self.sites = prefix, hidden, sites
+
+    def _site(self, tolerance: tuple[float, float]) -> ast.Constant:
+        name = f"{self.prefix}{len(self.sites)}"
+        self.sites[name] = Site(*tolerance)
+        return ast.Constant(name)
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        if not _is_assert_close(node) or not node.args:
+            return node
+        site = self._site(_tolerance(node))
+        if self.hidden:
+            return _recorder_call("record", [site, node.args[0]])
+        options = [k for k in node.keywords if k.arg in ("name", "rtol", "atol")]
+        return _recorder_call("check", [site, *node.args[:2]], options)
+
+    def visit_Assert(self, node: ast.Assert) -> ast.AST:
+        self.generic_visit(node)
+        test = node.test
+        if self.hidden:
+            if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq):
+                value = test.left  # `actual == expected`: keep the actual side only
+            else:
+                value = ast.Call(func=ast.Name("bool", ast.Load()), args=[test], keywords=[])
+            return ast.Expr(_recorder_call("record", [self._site(EXACT), value]))
+        args = [self._site(EXACT), test] + ([node.msg] if node.msg is not None else [])
+        return ast.Expr(_recorder_call("require", args))
+
+
+def _bound_names(statement: ast.stmt) -> set[str] | None:
+    """Names a removable statement binds, or None when it must stay (it may have other effects)."""
+    if isinstance(statement, (ast.Import, ast.ImportFrom)):
+        return {(alias.asname or alias.name).split(".")[0] for alias in statement.names}
+    if isinstance(statement, (ast.FunctionDef, ast.ClassDef)):
+        return {statement.name}
+    if isinstance(statement, (ast.Assign, ast.AnnAssign)):
+        targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+        names: set[str] = set()
+        for target in targets:
+            for node in ast.walk(target):
+                if isinstance(node, ast.Name):
+                    names.add(node.id)
+                elif isinstance(node, (ast.Attribute, ast.Subscript)):
+                    return None  # writes into an object: keep
+        return names
+    return None
+
+
+def _drop_unused(tree: ast.Module) -> None:
+    """Remove statements that only bind names nothing reads any more (repeat to a fixed point)."""
+    while True:
+        loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        changed = False
+        for node in ast.walk(tree):
+            for field in ("body", "orelse", "finalbody"):
+                block = getattr(node, field, None)
+                if not isinstance(block, list) or not block or not isinstance(block[0], ast.stmt):
+                    continue
+                kept = [s for s in block if (names := _bound_names(s)) is None or names & loaded]
+                if len(kept) != len(block):
+                    changed = True
+                    block[:] = kept or [ast.Pass()]
+        if not changed:
+            return
+
+
+def _rewrite(source: str, prefix: str, hidden: bool, sites: dict[str, Site]) -> str:
+    tree = _Rewriter(prefix, hidden, sites).visit(ast.parse(source))
+    if hidden:
+        _drop_unused(tree)
+    return ast.unparse(ast.fix_missing_locations(tree))
+
+
+def rewrite_test(source: str, notebook: str, grade_id: str) -> tuple[str, dict[str, Site]]:
+    """The recording version of a test cell and its sites (name -> tolerance)."""
+    sites: dict[str, Site] = {}
+    prefix = f"{grade_id}/"
+    visible, _, rest = source.partition(HIDDEN_BEGIN)
+    hidden, _, after = rest.partition(HIDDEN_END)
+    parts = [f"from dlbook.recording import Recorder as _DlbookRecorder\n"
+             f"{RECORDER} = _DlbookRecorder({notebook!r})",
+             _rewrite(visible, prefix, False, sites)]
+    if hidden.strip():
+        parts.append(_rewrite(hidden, prefix, True, sites))
+    if after.strip():
+        parts.append(_rewrite(after, prefix, False, sites))
+    return "\n".join(parts), sites
+
+
+def _is_test_cell(cell: NotebookNode) -> bool:
+    meta = cell.metadata.get("nbgrader", {})
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def notebook_sites(notebook: NotebookNode, name: str) -> dict[str, dict[str, Site]]:
+    """``{grade_id: sites}`` for every test cell of a (source) notebook."""
+    return {cell.metadata["nbgrader"]["grade_id"]: rewrite_test(cell.source, name, cell.metadata["nbgrader"]["grade_id"])[1]
+            for cell in notebook.cells if _is_test_cell(cell)}
+
+
+class RecordChecks(NbGraderPreprocessor):
+    """Rewrite the (already restored) test cells so that they record instead of decide."""
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        name = resources["unique_key"]
+        for cell in nb.cells:
+            if _is_test_cell(cell):
+                cell.source, _ = rewrite_test(cell.source, name, cell.metadata["nbgrader"]["grade_id"])
+        return nb, resources
+
+
+# ------------------------------------------------------------------ the trusted decision
+
+def read_records(path: Path) -> dict[str, list[dict]]:
+    """``{site: [values in order]}`` from a records file; unreadable lines are skipped."""
+    records: dict[str, list[dict]] = {}
+    if not path.is_file():
+        return records
+    with path.open("rb") as handle:
+        raw = handle.read(MAX_RECORD_BYTES)
+    for line in raw.splitlines():
+        try:
+            entry = json.loads(line)
+            site, value = entry["site"], entry["value"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        if isinstance(site, str) and isinstance(value, dict):
+            records.setdefault(site, []).append(value)
+    return records
+
+
+def _as_array(value: dict) -> np.ndarray | None:
+    try:
+        data = [float(v) for v in value["data"]]  # "nan"/"inf" strings become floats again
+        return np.asarray(data, dtype=np.float64).reshape([int(d) for d in value["shape"]])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def values_match(student: dict, reference: dict, site: Site) -> bool:
+    if "text" in reference:
+        return student.get("text") == reference["text"]
+    want, got = _as_array(reference), _as_array(student)
+    if want is None or got is None or want.shape != got.shape:
+        return False
+    if site.rtol == 0 and site.atol == 0:
+        return bool(np.array_equal(got, want, equal_nan=True))
+    finite = np.isfinite(want)
+    if not np.array_equal(finite, np.isfinite(got)):
+        return False
+    return bool(np.allclose(got[finite], want[finite], rtol=site.rtol, atol=site.atol)
+                and np.array_equal(got[~finite], want[~finite]))
+
+
+def decide(sites: dict[str, Site], student: dict[str, list[dict]], reference: dict[str, list[dict]]) -> bool:
+    """A test cell passes when the student recorded every reference value, in order, within tolerance."""
+    if not any(reference.get(name) for name in sites):
+        return False  # the solution recorded nothing here: never pass by default
+    for name, site in sites.items():
+        want, got = reference.get(name, []), student.get(name, [])
+        if len(got) != len(want):
+            return False
+        if not all(values_match(g, w, site) for g, w in zip(got, want)):
+            return False
+    return True
+
+
+def records_path(folder: Path, notebook: str) -> Path:
+    return folder / f".dlbook-records-{notebook}.jsonl"
+
+
+__all__ = ["RecordChecks", "Site", "decide", "notebook_sites", "read_records", "records_path",
+           "rewrite_test", "values_match", "math"]
