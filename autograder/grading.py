@@ -214,8 +214,9 @@ def _publish(main: CourseFolder, worker: CourseFolder, assignment: str, row: Gra
     if row.status.startswith("graded"):
         copy_submission(worker.db_path, main.db_path, assignment, row.student_id)
         for stage in ("submitted", "autograded"):
-            shutil.copytree(worker.root / stage / row.student_id / assignment,
-                            main.root / stage / row.student_id / assignment)
+            folder = worker.root / stage / row.student_id / assignment
+            if folder.is_dir():  # nbgrader deletes the autograded copy of a notebook that crashed
+                shutil.copytree(folder, main.root / stage / row.student_id / assignment)
     return main.root / "autograded" / row.student_id / assignment
 
 
@@ -272,11 +273,14 @@ def grade_batch(root: Path, assignment: str, submissions_dir: Path, out_dir: Pat
                                        status=f"not graded: internal error ({err})"), None
             try:
                 autograded = _publish(course, worker, assignment, row) if worker else None
+                write_feedback(row, cells, autograded or course.root / "autograded" / row.student_id / assignment,
+                               out_dir / "feedback" / f"{row.student_id}.html")
+            except Exception as err:  # noqa: BLE001 - one row's bookkeeping must not stop the batch
+                row.status = f"not graded: internal error while recording the result ({err})"
+                row.score, row.parts = 0.0, {c.grade_id: 0.0 for c in cells}
             finally:
                 if worker:
-                    free.put(worker)
-            write_feedback(row, cells, autograded or course.root / "autograded" / row.student_id / assignment,
-                           out_dir / "feedback" / f"{row.student_id}.html")
+                    free.put(worker)  # always: a worker that is not returned would stall the batch
             rows[index] = row
             if progress:
                 progress(row)

@@ -1,0 +1,70 @@
+"""Attacks on the pass/fail decision: each must earn exactly what the student's code solves."""
+from __future__ import annotations
+
+import csv
+
+import nbformat
+import pytest
+
+from autograder.cli import main
+from autograder.sandbox import check_sandbox
+from tests import tiny_course
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(check_sandbox() is not None, reason=f"no sandbox here: {check_sandbox()}")]
+
+WRONG_DOUBLE = "def double(x):\n    return 0"
+ATTACKS = {
+    # Make every assertion a no-op (nbgrader alone gives full marks for this).
+    "patched_assert": "import dlbook.checks\ndlbook.checks.assert_close = lambda *a, **k: None\n" + WRONG_DOUBLE,
+    # Rewrite every later cell that mentions a test into `pass` before IPython runs it.
+    "input_transformer": ("def _skip(lines):\n    text = ''.join(lines)\n"
+                          "    return ['pass\\n'] if 'double(' in text and 'def double' not in text else lines\n"
+                          "get_ipython().input_transformers_post.append(_skip)\n" + WRONG_DOUBLE),
+    # Swallow every error IPython would show, so no test cell ever fails visibly.
+    "swallow_errors": ("ip = get_ipython()\nip.showtraceback = lambda *a, **k: None\n"
+                       "ip.set_custom_exc((BaseException,), lambda *a, **k: None)\n" + WRONG_DOUBLE),
+    # An object equal to everything, convertible to any array the recorder asks for.
+    "liar": ("import numpy as np\nclass Liar(float):\n    def __eq__(self, other): return True\n"
+             "    def __ne__(self, other): return False\n    def __array__(self, *a, **k): return np.zeros(())\n"
+             "def double(x):\n    return Liar(0)"),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("course")
+    solution = nbformat.read(tiny_course.make_course(root), 4)
+    subs = root / "subs"
+    cases = {name: tiny_course.with_answer(solution, "double", code) for name, code in ATTACKS.items()}
+    # Dies in the middle: the part before the crash must keep its points.
+    cases["exits_early"] = tiny_course.with_answer(
+        solution, "square", "import os\ndef square(x):\n    return x * x\nos._exit(3)")
+    for student, notebook in cases.items():
+        (subs / student).mkdir(parents=True)
+        nbformat.write(notebook, subs / student / f"{tiny_course.NAME}.ipynb")
+    out = root / "out"
+    code = main(["--course", str(root), "grade", tiny_course.NAME, str(subs), "--out", str(out), "--workers", "2"])
+    with (out / "grades.csv").open() as handle:
+        return {"code": code, "rows": {row["student_id"]: row for row in csv.DictReader(handle)}, "out": out}
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_attack_earns_only_the_honest_part(graded, attack: str) -> None:
+    row = graded["rows"][attack]
+    assert graded["code"] == 0
+    assert row["status"].startswith("graded"), row
+    assert (row["test_double"], row["test_square"], row["score"]) == ("0", "3", "3"), row
+
+
+def test_a_crash_costs_only_what_came_after_it(graded) -> None:
+    row = graded["rows"]["exits_early"]
+    assert row["status"].startswith("graded") and "stopped early" in row["status"], row
+    assert (row["test_double"], row["test_square"], row["score"]) == ("2", "0", "2"), row
+
+
+def test_nothing_secret_in_feedback_or_logs(graded) -> None:
+    for page in (graded["out"] / "feedback").glob("*.html"):
+        text = page.read_text()
+        for secret in ("-21.5", "-43", "square(-7)", "49", "HIDDEN", "return 2 * x"):
+            assert secret not in text, f"{page.name} reveals {secret!r}"
