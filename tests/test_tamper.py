@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -40,11 +41,16 @@ def graded(tmp_path_factory) -> dict:
     # Dies in the middle: the part before the crash must keep its points.
     cases["exits_early"] = tiny_course.with_answer(
         solution, "square", "import os\ndef square(x):\n    return x * x\nos._exit(3)")
+    # Ignores interrupts and never finishes: the time limit ends it, the batch goes on.
+    cases["stuck"] = tiny_course.with_answer(
+        solution, "square", "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                            "def square(x):\n    return x * x\nwhile True:\n    pass")
     for student, notebook in cases.items():
         (subs / student).mkdir(parents=True)
         nbformat.write(notebook, subs / student / f"{tiny_course.NAME}.ipynb")
     out = root / "out"
-    code = main(["--course", str(root), "grade", tiny_course.NAME, str(subs), "--out", str(out), "--workers", "2"])
+    code = main(["--course", str(root), "grade", tiny_course.NAME, str(subs), "--out", str(out), "--workers", "2",
+                 "--timeout", "40"])
     with (out / "grades.csv").open() as handle:
         return {"code": code, "rows": {row["student_id"]: row for row in csv.DictReader(handle)}, "out": out}
 
@@ -61,6 +67,21 @@ def test_a_crash_costs_only_what_came_after_it(graded) -> None:
     row = graded["rows"]["exits_early"]
     assert row["status"].startswith("graded") and "stopped early" in row["status"], row
     assert (row["test_double"], row["test_square"], row["score"]) == ("2", "0", "2"), row
+
+
+def test_a_stuck_notebook_is_stopped_and_leaves_no_process(graded) -> None:
+    row = graded["rows"]["stuck"]
+    assert row["status"].startswith("graded") and "stopped early" in row["status"], row
+    assert (row["test_double"], row["test_square"]) == ("2", "0"), row
+    leftovers = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline(p).count(str(graded["out"]))]
+    assert not leftovers, "a process of the stuck submission survived"
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().decode(errors="ignore")
+    except OSError:
+        return ""
 
 
 def test_nothing_secret_in_feedback_or_logs(graded) -> None:
