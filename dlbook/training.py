@@ -71,12 +71,15 @@ def evaluate(model: nn.Module, data: Batches | tuple[torch.Tensor, torch.Tensor]
 def fit(model: nn.Module, train: Batches | tuple[torch.Tensor, torch.Tensor], *, epochs: int,
         optimizer: torch.optim.Optimizer | None = None, loss_fn: Callable = nn.functional.cross_entropy,
         batch_size: int = 128, validation: Batches | tuple[torch.Tensor, torch.Tensor] | None = None,
-        progress: bool = True) -> History:
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+        augment: Callable[[torch.Tensor], torch.Tensor] | None = None, progress: bool = True) -> History:
     """Train ``model`` for ``epochs`` and return its :class:`History`.
 
     ``train`` and ``validation`` are either ``(x, y)`` tensors (batched here, shuffled each
     epoch for training) or any iterable of batches such as a ``DataLoader``.  Batches are
-    moved to the model's device; tensors already there are not copied.
+    moved to the model's device; tensors already there are not copied.  ``scheduler`` is
+    stepped after every optimizer step (e.g. ``OneCycleLR``); ``augment`` transforms each
+    training batch of inputs on the device (e.g. random flips).
     """
     device = next(model.parameters()).device
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -89,11 +92,15 @@ def fit(model: nn.Module, train: Batches | tuple[torch.Tensor, torch.Tensor], *,
         bar = tqdm(batches(), total=steps, desc=f"epoch {epoch}/{epochs}", leave=False, disable=not progress)
         for xb, yb in bar:
             xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+            if augment is not None:
+                xb = augment(xb)
             out = model(xb)
             loss = loss_fn(out, yb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             seen += len(xb)
             loss_sum += float(loss.detach()) * len(xb)
             if out.ndim == 2 and yb.ndim == 1:
@@ -108,6 +115,12 @@ def fit(model: nn.Module, train: Batches | tuple[torch.Tensor, torch.Tensor], *,
         if progress:
             print(f"epoch {epoch}/{epochs}: " + ", ".join(f"{k} {v:.4f}" for k, v in logs.items()))
     return history
+
+
+def random_hflip(x: torch.Tensor) -> torch.Tensor:
+    """Mirror each image of an (n, C, H, W) batch left-right with probability 1/2."""
+    flip = torch.rand(len(x), device=x.device) < 0.5
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 
 def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1024) -> torch.Tensor:

@@ -69,3 +69,21 @@ def test_fit_accepts_a_dataloader() -> None:
     history = training.fit(torch.nn.Linear(3, 1), loader, epochs=2, loss_fn=torch.nn.functional.mse_loss,
                            progress=False)
     assert list(history.history) == ["loss"] and len(history["loss"]) == 2
+
+
+def test_scheduler_steps_every_batch_and_augment_sees_every_batch() -> None:
+    torch = pytest.importorskip("torch")
+    from dlbook import training
+
+    x, y = torch.randn(100, 1, 2, 3), torch.randint(0, 2, (100,))
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(6, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    seen = []
+    training.fit(model, (x, y), epochs=2, batch_size=32, optimizer=optimizer, scheduler=scheduler,
+                 augment=lambda b: seen.append(len(b)) or b, progress=False)
+    assert seen == [32, 32, 32, 4] * 2
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5 ** 8)
+    flipped = training.random_hflip(torch.arange(6.0).reshape(1, 1, 2, 3).repeat(64, 1, 1, 1))
+    mirrored = (flipped[:, 0, 0, 0] == 2).sum()
+    assert 0 < mirrored < 64 and torch.equal(flipped[flipped[:, 0, 0, 0] == 2][0, 0, 0], torch.tensor([2.0, 1, 0]))
