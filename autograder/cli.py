@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 from autograder.assignments import TrackMismatch, UnknownAssignment, assignment_dir, find_course_root
-from autograder.grading import SUBMISSION_TIMEOUT_S, GradeRow, ReferenceFailed, grade_batch
+from autograder.batch import grade_batch
+from autograder.grading import SUBMISSION_TIMEOUT_S, GradeRow, ReferenceFailed
 from autograder.export import FORMATS, export
 from autograder.release import release
 from autograder.sandbox import check_sandbox
@@ -33,7 +34,10 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--unsafe", action="store_true",
                        help="run student code without the bubblewrap sandbox (only for code you trust)")
     grade.add_argument("--workers", type=int, default=1,
-                       help="submissions graded at once (default %(default)s)")
+                       help="submissions graded at once on this machine (default %(default)s)")
+    grade.add_argument("--scheduler", metavar="ADDRESS",
+                       help="grade on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786; its workers "
+                            "need this package and bubblewrap; results still land in --out")
 
     exp = commands.add_parser("export", help="grades from gradebooks as an LMS import file")
     exp.add_argument("gradebooks", type=Path, nargs="+",
@@ -85,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         progress = _Progress()
         rows = grade_batch(root, args.assignment, args.submissions, args.out,
                            timeout=args.timeout, progress=progress, workers=args.workers,
-                           sandbox=not args.unsafe)
+                           sandbox=not args.unsafe, scheduler=args.scheduler)
         progress.bar.close()
         failed = sum(not row.status.startswith("graded") for row in rows)
         print(f"done: {len(rows)} submission(s), {len(rows) - failed} graded, {failed} not graded; "

@@ -1,31 +1,27 @@
-"""Grade a batch of submissions with nbgrader and write ``grades.csv``.
+"""Grade one submission in a worker's course folder: run it, then decide what it earned.
 
-Each submission is autograded in its own nbgrader child process with a time limit, so a
-broken or hostile notebook costs only its own row.  nbgrader's gradebook (``DIR/gradebook.db``)
-stays the record: the CSV and the feedback pages are read back from it.
+A :class:`Worker` is a private nbgrader course folder plus the long-lived nbgrader process
+that autogrades in it (:mod:`autograder.worker`); the student's kernel runs in the sandbox.
+The test cells only *record* values; :func:`grade_submission` compares them with the
+values the solution recorded in :func:`run_reference` and writes the points into the
+worker's gradebook.  Batches, parallel and distributed, are :mod:`autograder.batch`.
 """
 from __future__ import annotations
 
-import csv
-import queue
 import shutil
 import subprocess
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 
-from autograder.assignments import GradedCell, graded_cells, source_notebooks, tracks
-from autograder.feedback import write_feedback
-from autograder.merge import copy_submission
+from autograder.assignments import GradedCell
 from autograder.recorded_checks import Site, decide, notebook_sites, read_records, records_path
 from autograder.sandbox import kernel_environment, write_kernelspec
+from autograder.worker import AutogradeWorker
 from dlbook.recording import RECORDS_DIR_ENV
 from autograder.nbgrader_run import CourseFolder
-from autograder.submissions import Submission, discover
 
 SUBMISSION_TIMEOUT_S = 900
 REFERENCE_ID = "_reference-solution"  # not a valid student id, so never a real student
@@ -65,7 +61,7 @@ def _scores_from_gradebook(course: CourseFolder, assignment: str, student: str,
     return parts
 
 
-def _forget_earlier_attempt(course: CourseFolder, assignment: str, student: str) -> None:
+def forget_earlier_attempt(course: CourseFolder, assignment: str, student: str) -> None:
     """Regrading starts clean: a failed run must not leave an earlier run's scores behind."""
     for stage in ("submitted", "autograded"):
         shutil.rmtree(course.root / stage / student / assignment, ignore_errors=True)
@@ -88,36 +84,50 @@ class ReferenceFailed(RuntimeError):
     """The instructor's solution does not pass its own tests in the grading sandbox."""
 
 
-def _execute(course: CourseFolder, assignment: str, student: str, files: dict[str, Path],
+@dataclass
+class Worker:
+    """One grading worker: a private course folder and the nbgrader process that grades in it."""
+
+    course: CourseFolder
+    autograder: AutogradeWorker
+
+    @classmethod
+    def start(cls, course: CourseFolder) -> "Worker":
+        runtime_dir = course.root / "runtime"
+        runtime_dir.mkdir(exist_ok=True)
+        env = {RECORDS_DIR_ENV: str(runtime_dir)}
+        if course.sandbox:
+            env.update(kernel_environment(course.root / "jupyter", runtime_dir))
+        return cls(course, AutogradeWorker(course.root, env))
+
+
+def _execute(worker: Worker, assignment: str, student: str, files: dict[str, bytes],
              timeout: float) -> tuple[subprocess.CompletedProcess, dict[str, dict[str, list[dict]]]]:
     """Autograde ``files`` as ``student``; return nbgrader's result and the recorded values."""
-    _forget_earlier_attempt(course, assignment, student)
+    course = worker.course
+    forget_earlier_attempt(course, assignment, student)
     target = course.root / "submitted" / student / assignment
     target.mkdir(parents=True)
-    for name, path in files.items():
-        shutil.copyfile(path, target / name)
+    for name, content in files.items():
+        (target / name).write_bytes(content)
     runtime_dir = course.root / "runtime"
-    runtime_dir.mkdir(exist_ok=True)
     for stale in runtime_dir.glob(".dlbook-records-*.jsonl"):
         stale.unlink()
-    env = {RECORDS_DIR_ENV: str(runtime_dir)}
     if course.sandbox:
         # The kernel may write only where nbgrader executes this student's notebook (and the
         # runtime folder holding its sockets and records).
-        jupyter_dir = course.root / "jupyter"
-        write_kernelspec(jupyter_dir, course.root / "autograded" / student / assignment, runtime_dir)
-        env.update(kernel_environment(jupyter_dir, runtime_dir))
-    result = course.run("autograde", assignment, f"--student={student}", "--force", timeout=timeout, env=env)
+        write_kernelspec(course.root / "jupyter", course.root / "autograded" / student / assignment, runtime_dir)
+    result = worker.autograder.autograde(assignment, student, timeout)
     records = {Path(name).stem: read_records(records_path(runtime_dir, Path(name).stem)) for name in files}
     return result, records
 
 
-def run_reference(course: CourseFolder, root: Path, assignment: str, timeout: float) -> Reference:
-    """Run the solution's own tests in the sandbox and keep what they recorded."""
-    sources = {p.name: p for p in source_notebooks(root, assignment)}
-    sites = {Path(name).stem: notebook_sites(nbformat.read(path, 4), Path(name).stem)
-             for name, path in sources.items()}
-    result, records = _execute(course, assignment, REFERENCE_ID, sources, timeout)
+def run_reference(worker: Worker, assignment: str, sources: dict[str, bytes], timeout: float) -> Reference:
+    """Run the solution notebooks ``sources`` with their own tests in the sandbox; keep what they recorded."""
+    sites = {Path(name).stem: notebook_sites(nbformat.reads(content.decode("utf-8"), 4), Path(name).stem)
+             for name, content in sources.items()}
+    course = worker.course
+    result, records = _execute(worker, assignment, REFERENCE_ID, sources, timeout)
     try:
         if result.returncode != 0:
             raise ReferenceFailed(f"the solution of {assignment} could not be run in the grading sandbox: "
@@ -134,7 +144,7 @@ def run_reference(course: CourseFolder, root: Path, assignment: str, timeout: fl
         if failing:
             raise ReferenceFailed(f"the solution of {assignment} fails its own tests: {', '.join(failing)}")
     finally:
-        _forget_earlier_attempt(course, assignment, REFERENCE_ID)
+        forget_earlier_attempt(course, assignment, REFERENCE_ID)
     return Reference(records, sites)
 
 
@@ -160,16 +170,18 @@ def _apply_decisions(course: CourseFolder, assignment: str, student: str, refere
         gradebook.db.commit()
 
 
-def _grade_one(course: CourseFolder, assignment: str, submission: Submission,
-               cells: list[GradedCell], timeout: float, reference: Reference) -> GradeRow:
-    row = GradeRow(submission.student_id, assignment,
-                   max_score=sum(c.points for c in cells),
-                   parts={c.grade_id: 0.0 for c in cells})
-    if submission.problem:
-        row.status = f"not graded: {submission.problem}"
-        return row
-    result, records = _execute(course, assignment, submission.student_id, submission.files, timeout)
-    notes = list(submission.notes)
+def empty_row(student: str, assignment: str, cells: list[GradedCell], status: str = "") -> GradeRow:
+    return GradeRow(student, assignment, max_score=sum(c.points for c in cells),
+                    parts={c.grade_id: 0.0 for c in cells}, status=status)
+
+
+def grade_submission(worker: Worker, assignment: str, student: str, files: dict[str, bytes], notes: list[str],
+                     cells: list[GradedCell], timeout: float, reference: Reference) -> GradeRow:
+    """Autograde one student's notebooks ``files`` (name → content) and score them against ``reference``."""
+    row = empty_row(student, assignment, cells)
+    course = worker.course
+    result, records = _execute(worker, assignment, student, files, timeout)
+    notes = list(notes)
     if result.returncode != 0:
         if not any(records.values()):
             row.status = f"not graded: nbgrader failed ({_last_error_line(result.stderr)})"
@@ -178,10 +190,9 @@ def _grade_one(course: CourseFolder, assignment: str, submission: Submission,
         # before that still count; the rest scores nothing.
         notes.append(f"the notebook stopped early ({_last_error_line(result.stderr)}); "
                      "parts after that point score 0")
-    _apply_decisions(course, assignment, submission.student_id, reference, records)
+    _apply_decisions(course, assignment, student, reference, records)
     try:
-        row.parts = _scores_from_gradebook(course, assignment, submission.student_id, cells,
-                                           {Path(name).stem for name in submission.files})
+        row.parts = _scores_from_gradebook(course, assignment, student, cells, {Path(name).stem for name in files})
     except MissingEntry:
         row.status = "not graded: nbgrader recorded no grades"
         return row
@@ -193,98 +204,3 @@ def _grade_one(course: CourseFolder, assignment: str, submission: Submission,
         notes.append(f"awaiting manual grading: {', '.join(pending)}")
     row.status = "graded" + (f" ({'; '.join(notes)})" if notes else "")
     return row
-
-
-def write_csv(rows: list[GradeRow], cells: list[GradedCell], path: Path) -> None:
-    columns = ["student_id", "assignment", "score", "max_score",
-               *[c.grade_id for c in cells], "status"]
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(columns)
-        for row in rows:
-            parts = ["" if row.parts.get(c.grade_id) is None else f"{row.parts[c.grade_id]:g}"
-                     for c in cells]
-            writer.writerow([row.student_id, row.assignment, f"{row.score:g}",
-                             f"{row.max_score:g}", *parts, row.status])
-
-
-def _publish(main: CourseFolder, worker: CourseFolder, assignment: str, row: GradeRow) -> Path:
-    """Bring a worker's result into the main course folder and gradebook (the single writer)."""
-    _forget_earlier_attempt(main, assignment, row.student_id)
-    if row.status.startswith("graded"):
-        copy_submission(worker.db_path, main.db_path, assignment, row.student_id)
-        for stage in ("submitted", "autograded"):
-            folder = worker.root / stage / row.student_id / assignment
-            if folder.is_dir():  # nbgrader deletes the autograded copy of a notebook that crashed
-                shutil.copytree(folder, main.root / stage / row.student_id / assignment)
-    return main.root / "autograded" / row.student_id / assignment
-
-
-def grade_batch(root: Path, assignment: str, submissions_dir: Path, out_dir: Path,
-                timeout: float = SUBMISSION_TIMEOUT_S, progress: Callable[[GradeRow], None] | None = None,
-                workers: int = 1, sandbox: bool = True) -> list[GradeRow]:
-    """Grade every submission in ``submissions_dir``; write the gradebook, CSV and feedback.
-
-    ``workers`` submissions are graded at once, each worker in its own course folder with its
-    own gradebook; finished submissions are copied into ``out_dir/gradebook.db`` by this
-    process only, so SQLite never sees two writers.
-    """
-    notebooks = source_notebooks(root, assignment)
-    alternatives = tracks(root, assignment)
-    # With tracks a student submits one notebook: its cells are the columns and the maximum.
-    cells = [cell for nb in (notebooks[:1] if alternatives else notebooks) for cell in graded_cells(nb)]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    course = CourseFolder.create(out_dir / "course", out_dir / "gradebook.db",
-                                 root / "solutions", assignment, sandbox)
-    course.generate_assignment(assignment)
-    submissions = discover(submissions_dir, assignment, [nb.name for nb in notebooks], alternatives)
-    workers = max(1, min(workers, len(submissions) or 1))
-    free: queue.Queue[CourseFolder] = queue.Queue()
-    for k in range(workers):
-        scratch = out_dir / "workers" / str(k)
-        shutil.rmtree(scratch, ignore_errors=True)
-        free.put(course.clone(scratch / "course", scratch / "gradebook.db", assignment))
-
-    first = free.get()
-    try:
-        reference = run_reference(first, root, assignment, timeout)
-    finally:
-        free.put(first)
-
-    def job(submission: Submission) -> tuple[GradeRow, CourseFolder]:
-        worker = free.get()
-        try:
-            return _grade_one(worker, assignment, submission, cells, timeout, reference), worker
-        except Exception:
-            free.put(worker)
-            raise
-
-    rows: dict[int, GradeRow] = {}
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(job, s): i for i, s in enumerate(submissions)}
-        for future in as_completed(futures):
-            index = futures[future]
-            submission = submissions[index]
-            try:
-                row, worker = future.result()
-            except Exception as err:  # a bug of ours must not lose the rest of the batch
-                row, worker = GradeRow(submission.student_id, assignment,
-                                       max_score=sum(c.points for c in cells),
-                                       status=f"not graded: internal error ({err})"), None
-            try:
-                autograded = _publish(course, worker, assignment, row) if worker else None
-                write_feedback(row, cells, autograded or course.root / "autograded" / row.student_id / assignment,
-                               out_dir / "feedback" / f"{row.student_id}.html")
-            except Exception as err:  # noqa: BLE001 - one row's bookkeeping must not stop the batch
-                row.status = f"not graded: internal error while recording the result ({err})"
-                row.score, row.parts = 0.0, {c.grade_id: 0.0 for c in cells}
-            finally:
-                if worker:
-                    free.put(worker)  # always: a worker that is not returned would stall the batch
-            rows[index] = row
-            if progress:
-                progress(row)
-    shutil.rmtree(out_dir / "workers", ignore_errors=True)
-    ordered = [rows[i] for i in range(len(submissions))]
-    write_csv(ordered, cells, out_dir / "grades.csv")
-    return ordered

@@ -31,21 +31,20 @@ class CourseFolder:
     def create(cls, root: Path, db_path: Path, solutions: Path, assignment: str,
                sandbox: bool = False) -> "CourseFolder":
         """Make ``root`` a course folder whose source is a copy of ``solutions/<assignment>``."""
-        root.mkdir(parents=True, exist_ok=True)
         source = root / "source" / assignment
         if source.exists():
             shutil.rmtree(source)
         shutil.copytree(solutions / assignment, source,
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        return cls.configure(root, db_path, sandbox)
+
+    @classmethod
+    def configure(cls, root: Path, db_path: Path, sandbox: bool = False) -> "CourseFolder":
+        """Write ``root``'s nbgrader_config.py (its ``source/`` is the caller's business)."""
+        root.mkdir(parents=True, exist_ok=True)
         (root / "nbgrader_config.py").write_text(
             CONFIG_TEMPLATE.format(root=str(root.resolve()), db=str(db_path.resolve()), sandbox=sandbox))
         return cls(root.resolve(), db_path.resolve(), sandbox)
-
-    def clone(self, root: Path, db_path: Path, assignment: str) -> "CourseFolder":
-        """A worker's private copy: same source, its own gradebook (a copy of this one)."""
-        clone = CourseFolder.create(root, db_path, self.root / "source", assignment, self.sandbox)
-        shutil.copyfile(self.db_path, clone.db_path)
-        return clone
 
     def run(self, *args: str, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         """Run ``nbgrader ARGS`` in this folder; never raises for nbgrader's own failures."""

@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from autograder.assignments import graded_cells, list_assignments, tracks
-from autograder.grading import grade_batch
+from autograder.batch import grade_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = re.compile(r"### BEGIN SOLUTION\n.*?### END SOLUTION", re.DOTALL)

@@ -1,0 +1,147 @@
+"""Grade a batch of submissions and write the gradebook, ``grades.csv`` and feedback pages.
+
+The jobs (:mod:`autograder.jobs`) run on ``workers`` local threads, or on a Dask
+distributed cluster when a scheduler address is given.  Either way every result comes back
+here as data and this process alone writes it into ``DIR/gradebook.db`` (nbgrader's
+gradebook, the record that formgrader and ``nbgrader export`` read), so SQLite never sees
+two writers.  A job that fails — a bug of ours, a lost Dask worker — costs only its row.
+"""
+from __future__ import annotations
+
+import csv
+import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import as_completed as futures_in_completion_order
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from autograder.assignments import GradedCell, graded_cells, source_notebooks, tracks
+from autograder.feedback import write_feedback
+from autograder.grading import SUBMISSION_TIMEOUT_S, GradeRow, empty_row, forget_earlier_attempt
+from autograder.jobs import CourseSpec, Outcome, grade_job, reference_job, stop_workers
+from autograder.merge import write_submission
+from autograder.nbgrader_run import CourseFolder
+from autograder.submissions import discover
+
+
+def write_csv(rows: list[GradeRow], cells: list[GradedCell], path: Path) -> None:
+    columns = ["student_id", "assignment", "score", "max_score",
+               *[c.grade_id for c in cells], "status"]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for row in rows:
+            parts = ["" if row.parts.get(c.grade_id) is None else f"{row.parts[c.grade_id]:g}"
+                     for c in cells]
+            writer.writerow([row.student_id, row.assignment, f"{row.score:g}",
+                             f"{row.max_score:g}", *parts, row.status])
+
+
+def _publish(course: CourseFolder, outcome: Outcome) -> Path:
+    """Write a job's result into the main course folder and gradebook (the single writer)."""
+    row = outcome.row
+    forget_earlier_attempt(course, row.assignment, row.student_id)
+    if outcome.record is not None:
+        write_submission(course.db_path, outcome.record)
+    for stage, files in outcome.files.items():
+        folder = course.root / stage / row.student_id / row.assignment
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, content in files.items():
+            (folder / Path(name).name).write_bytes(content)
+    return course.root / "autograded" / row.student_id / row.assignment
+
+
+class _Runner:
+    """Submits jobs to local threads or to a Dask cluster, and yields them as they finish."""
+
+    def __init__(self, submit: Callable[..., Any], completed: Callable[[Iterable[Any]], Iterator[Any]],
+                 base: Path | None, spec: Any) -> None:
+        self.submit, self.completed, self.base, self.spec = submit, completed, base, spec
+
+
+@contextmanager
+def _runner(spec: CourseSpec, workers: int, scheduler: str | None, scratch: Path) -> Iterator[_Runner]:
+    if scheduler is None:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            try:
+                yield _Runner(pool.submit, futures_in_completion_order, scratch, spec)
+            finally:
+                stop_workers(spec.key())
+                shutil.rmtree(scratch, ignore_errors=True)
+        return
+    from distributed import Client
+    from distributed import as_completed as dask_in_completion_order
+
+    with Client(scheduler, set_as_default=False, timeout="60s") as client:
+        # One copy of the course per Dask worker instead of one per job.
+        shared = client.scatter(spec, broadcast=True, hash=False)
+
+        def submit(fn: Callable[..., Any], *args: Any) -> Future:
+            return client.submit(fn, *args, pure=False)
+
+        try:
+            yield _Runner(submit, dask_in_completion_order, None, shared)
+        finally:
+            client.run(stop_workers, spec.key())
+
+
+def grade_batch(root: Path, assignment: str, submissions_dir: Path, out_dir: Path,
+                timeout: float = SUBMISSION_TIMEOUT_S, progress: Callable[[GradeRow], None] | None = None,
+                workers: int = 1, sandbox: bool = True, scheduler: str | None = None) -> list[GradeRow]:
+    """Grade every submission in ``submissions_dir``; write the gradebook, CSV and feedback.
+
+    ``workers`` submissions are graded at once on this machine, or, with ``scheduler`` (a
+    Dask scheduler address), as many as the cluster's workers have threads.
+    """
+    notebooks = source_notebooks(root, assignment)
+    alternatives = tracks(root, assignment)
+    # With tracks a student submits one notebook: its cells are the columns and the maximum.
+    cells = [cell for nb in (notebooks[:1] if alternatives else notebooks) for cell in graded_cells(nb)]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    course = CourseFolder.create(out_dir / "course", out_dir / "gradebook.db",
+                                 root / "solutions", assignment, sandbox)
+    course.generate_assignment(assignment)
+    spec = CourseSpec.of(course, assignment)
+    submissions = discover(submissions_dir, assignment, [nb.name for nb in notebooks], alternatives)
+    workers = max(1, min(workers, len(submissions) or 1))
+    rows: dict[int, GradeRow] = {}
+    with _runner(spec, workers, scheduler, out_dir / "workers") as run:
+        reference = run.submit(reference_job, run.spec, run.base, timeout).result()
+        futures = {}
+        for index, submission in enumerate(submissions):
+            if submission.problem:
+                rows[index] = empty_row(submission.student_id, assignment, cells,
+                                        f"not graded: {submission.problem}")
+                continue
+            files = {name: path.read_bytes() for name, path in submission.files.items()}
+            future = run.submit(grade_job, run.spec, run.base, submission.student_id, files, submission.notes,
+                                cells, timeout, reference)
+            futures[future] = index
+        for index in sorted(rows):  # rows decided without running anything
+            _finish(course, Outcome(rows[index]), cells, out_dir, progress)
+        for future in run.completed(futures):
+            index = futures[future]
+            try:
+                outcome = future.result()
+            except Exception as err:  # noqa: BLE001 - a bug of ours or a lost worker costs one row
+                outcome = Outcome(empty_row(submissions[index].student_id, assignment, cells,
+                                            f"not graded: internal error ({type(err).__name__}: {err})"))
+            rows[index] = _finish(course, outcome, cells, out_dir, progress)
+    ordered = [rows[i] for i in range(len(submissions))]
+    write_csv(ordered, cells, out_dir / "grades.csv")
+    return ordered
+
+
+def _finish(course: CourseFolder, outcome: Outcome, cells: list[GradedCell], out_dir: Path,
+            progress: Callable[[GradeRow], None] | None) -> GradeRow:
+    row = outcome.row
+    try:
+        autograded = _publish(course, outcome)
+        write_feedback(row, cells, autograded, out_dir / "feedback" / f"{row.student_id}.html")
+    except Exception as err:  # noqa: BLE001 - one row's bookkeeping must not stop the batch
+        row.status = f"not graded: internal error while recording the result ({err})"
+        row.score, row.parts = 0.0, {c.grade_id: 0.0 for c in cells}
+    if progress:
+        progress(row)
+    return row

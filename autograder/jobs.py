@@ -1,0 +1,150 @@
+"""Grading jobs that run alike in a local thread (``--workers``) and on a Dask worker (``--scheduler``).
+
+A job carries what it needs as plain data — the assignment's source files, the gradebook
+made by ``generate_assignment`` (:class:`CourseSpec`), the student's notebook bytes — and
+returns plain data: the row, the gradebook entries, the autograded notebooks
+(:class:`Outcome`).  A Dask worker on another machine therefore needs this package and
+bubblewrap installed, but no course folder or repository; and only the batch's own process
+ever writes the main gradebook.
+
+Each process (the ``grade`` command, or a Dask worker) keeps a pool of :class:`Worker`
+slots per course: a private course folder with a long-lived nbgrader process, made on first
+use and reused by later jobs, so a submission pays neither a Python start nor a copy of
+the course.  A thread takes a slot for the length of one job.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from autograder.assignments import GradedCell
+from autograder.grading import (
+    GradeRow, Reference, Worker, forget_earlier_attempt, grade_submission, run_reference,
+)
+from autograder.merge import SubmissionRecord, read_submission
+from autograder.nbgrader_run import CourseFolder
+
+MAX_RETURNED_NOTEBOOK = 20 * 2**20  # an autograded notebook larger than this is not sent back
+
+
+@dataclass(frozen=True)
+class CourseSpec:
+    """One assignment's course, as data: its source files and its generated gradebook."""
+
+    assignment: str
+    sandbox: bool
+    sources: tuple[tuple[str, bytes], ...]  # path under source/<assignment> → content
+    gradebook: bytes
+
+    @classmethod
+    def of(cls, course: CourseFolder, assignment: str) -> "CourseSpec":
+        folder = course.root / "source" / assignment
+        sources = tuple((p.relative_to(folder).as_posix(), p.read_bytes())
+                        for p in sorted(folder.rglob("*")) if p.is_file())
+        return cls(assignment, course.sandbox, sources, course.db_path.read_bytes())
+
+    def key(self) -> str:
+        digest = hashlib.sha256(f"{self.assignment}\0{self.sandbox}".encode())
+        for name, content in self.sources:
+            digest.update(name.encode() + b"\0" + hashlib.sha256(content).digest())
+        digest.update(hashlib.sha256(self.gradebook).digest())
+        return digest.hexdigest()
+
+    def notebooks(self) -> dict[str, bytes]:
+        return {name: content for name, content in self.sources if "/" not in name and name.endswith(".ipynb")}
+
+    def materialise(self, root: Path) -> CourseFolder:
+        """Write this course into the empty folder ``root``."""
+        for name, content in self.sources:
+            path = root / "source" / self.assignment / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+        db_path = root.parent / f"{root.name}.gradebook.db"
+        db_path.write_bytes(self.gradebook)
+        return CourseFolder.configure(root, db_path, self.sandbox)
+
+
+_lock = threading.Lock()
+_idle: dict[str, list[Worker]] = {}
+_made: dict[str, list[Worker]] = {}
+
+
+def _dask_worker_folder() -> Path:
+    from distributed import get_worker
+
+    return Path(get_worker().local_directory) / "dlbook-grading"
+
+
+@contextmanager
+def _slot(spec: CourseSpec, base: Path | None) -> Iterator[Worker]:
+    """A worker slot of this process for ``spec``, made in ``base`` (a Dask worker's folder if None)."""
+    key = spec.key()
+    with _lock:
+        idle = _idle.setdefault(key, [])
+        worker = idle.pop() if idle else None
+        number = len(_made.setdefault(key, []))
+        if worker is None:
+            _made[key].append(None)  # type: ignore[arg-type]  # reserves the number
+    if worker is None:
+        root = (base or _dask_worker_folder()) / f"{key[:12]}-{number}"
+        shutil.rmtree(root, ignore_errors=True)
+        worker = Worker.start(spec.materialise(root))
+        with _lock:
+            _made[key][number] = worker
+    try:
+        yield worker
+    finally:
+        with _lock:
+            _idle[key].append(worker)
+
+
+def stop_workers(key: str) -> int:
+    """End this process's slots for the course ``key`` and delete their folders; returns how many."""
+    with _lock:
+        workers = [w for w in _made.pop(key, []) if w is not None]
+        _idle.pop(key, None)
+    for worker in workers:
+        worker.autograder.stop()
+        shutil.rmtree(worker.course.root, ignore_errors=True)
+        worker.course.db_path.unlink(missing_ok=True)
+    return len(workers)
+
+
+def reference_job(spec: CourseSpec, base: Path | None, timeout: float) -> Reference:
+    """Run the solution in a slot; raises :class:`~autograder.grading.ReferenceFailed`."""
+    with _slot(spec, base) as worker:
+        return run_reference(worker, spec.assignment, spec.notebooks(), timeout)
+
+
+@dataclass
+class Outcome:
+    """What a grading job sends back to the batch's single writer."""
+
+    row: GradeRow
+    record: SubmissionRecord | None = None
+    files: dict[str, dict[str, bytes]] = field(default_factory=dict)  # stage → notebook name → content
+
+
+def grade_job(spec: CourseSpec, base: Path | None, student: str, files: dict[str, bytes], notes: list[str],
+              cells: list[GradedCell], timeout: float, reference: Reference) -> Outcome:
+    """Grade one student's notebooks in a slot and return the result as data."""
+    with _slot(spec, base) as worker:
+        try:
+            row = grade_submission(worker, spec.assignment, student, files, notes, cells, timeout, reference)
+            if not row.status.startswith("graded"):
+                return Outcome(row)
+            record = read_submission(worker.course.db_path, spec.assignment, student)
+            stages: dict[str, dict[str, bytes]] = {}
+            for stage in ("submitted", "autograded"):
+                folder = worker.course.root / stage / student / spec.assignment
+                # Only the notebooks we graded: whatever else the student's code wrote stays behind.
+                stages[stage] = {name: (folder / name).read_bytes() for name in files if (folder / name).is_file()
+                                 and (folder / name).stat().st_size <= MAX_RETURNED_NOTEBOOK}
+            return Outcome(row, record, stages)
+        finally:
+            forget_earlier_attempt(worker.course, spec.assignment, student)  # the slot keeps nobody's work
