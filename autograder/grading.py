@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,8 +38,13 @@ class GradeRow:
     status: str = ""
 
 
+# nbgrader's summary lines say only that something failed; the cause is the line before.
+_GENERIC = ("Please see the the above traceback", "There was an error processing", "NbGraderException")
+
+
 def _last_error_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    lines = [line.strip() for line in text.strip().splitlines()
+             if line.strip() and not any(generic in line for generic in _GENERIC)]
     errors = [line for line in lines if "error" in line.lower()]
     return (errors or lines or ["no output"])[-1][:300]
 
@@ -90,15 +96,25 @@ class Worker:
 
     course: CourseFolder
     autograder: AutogradeWorker
+    runtime_dir: Path  # the kernel's sockets and recorded values
 
     @classmethod
     def start(cls, course: CourseFolder) -> "Worker":
-        runtime_dir = course.root / "runtime"
-        runtime_dir.mkdir(exist_ok=True)
+        # Unix socket paths are limited to about 100 bytes, so the sockets live in a short
+        # private folder, not under a course folder that may be nested deeply.
+        runtime_dir = Path(tempfile.mkdtemp(prefix="dlbook-grading-"))
+        course = CourseFolder.configure(course.root, course.db_path, course.sandbox, runtime_dir)
         env = {RECORDS_DIR_ENV: str(runtime_dir)}
         if course.sandbox:
             env.update(kernel_environment(course.root / "jupyter", runtime_dir))
-        return cls(course, AutogradeWorker(course.root, env))
+        return cls(course, AutogradeWorker(course.root, env), runtime_dir)
+
+    def stop(self) -> None:
+        """End the nbgrader process (and any kernel) and delete the worker's folders."""
+        self.autograder.stop()
+        shutil.rmtree(self.runtime_dir, ignore_errors=True)
+        shutil.rmtree(self.course.root, ignore_errors=True)
+        self.course.db_path.unlink(missing_ok=True)
 
 
 def _execute(worker: Worker, assignment: str, student: str, files: dict[str, bytes],
@@ -110,7 +126,7 @@ def _execute(worker: Worker, assignment: str, student: str, files: dict[str, byt
     target.mkdir(parents=True)
     for name, content in files.items():
         (target / name).write_bytes(content)
-    runtime_dir = course.root / "runtime"
+    runtime_dir = worker.runtime_dir
     for stale in runtime_dir.glob(".dlbook-records-*.jsonl"):
         stale.unlink()
     if course.sandbox:

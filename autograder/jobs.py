@@ -109,9 +109,7 @@ def stop_workers(key: str) -> int:
         workers = [w for w in _made.pop(key, []) if w is not None]
         _idle.pop(key, None)
     for worker in workers:
-        worker.autograder.stop()
-        shutil.rmtree(worker.course.root, ignore_errors=True)
-        worker.course.db_path.unlink(missing_ok=True)
+        worker.stop()
     return len(workers)
 
 

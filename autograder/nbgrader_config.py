@@ -14,7 +14,7 @@ CELL_TIMEOUT_S = 120
 
 
 def configure(c: Any, course_root: Path | str, db_path: Path | str, course_id: str = "dlbook",
-              sandbox: bool = False) -> None:
+              sandbox: bool = False, runtime_dir: Path | str | None = None) -> None:
     """Fill an nbgrader/traitlets config object ``c`` for a course folder.
 
     With ``sandbox=True`` notebooks run in the ``dlbook-sandbox`` kernel (see
@@ -48,7 +48,7 @@ def configure(c: Any, course_root: Path | str, db_path: Path | str, course_id: s
         c.Execute.kernel_name = KERNEL_NAME
         # Unix sockets at absolute paths in the worker's runtime folder (bound into the
         # sandbox); one kernel at a time per worker, so fixed names are safe.
-        runtime = Path(course_root) / "runtime"
+        runtime = Path(runtime_dir) if runtime_dir else Path(course_root) / "runtime"
         c.KernelManager.transport = "ipc"
         c.KernelManager.ip = str(runtime / "kernel-ipc")
         c.KernelManager.connection_file = str(runtime / "kernel.json")

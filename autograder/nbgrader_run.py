@@ -17,7 +17,7 @@ from pathlib import Path
 CONFIG_TEMPLATE = '''\
 # Written by the course autograder; see autograder/nbgrader_config.py.
 from autograder.nbgrader_config import configure
-configure(get_config(), {root!r}, {db!r}, sandbox={sandbox!r})
+configure(get_config(), {root!r}, {db!r}, sandbox={sandbox!r}, runtime_dir={runtime!r})
 '''
 
 
@@ -39,11 +39,16 @@ class CourseFolder:
         return cls.configure(root, db_path, sandbox)
 
     @classmethod
-    def configure(cls, root: Path, db_path: Path, sandbox: bool = False) -> "CourseFolder":
-        """Write ``root``'s nbgrader_config.py (its ``source/`` is the caller's business)."""
+    def configure(cls, root: Path, db_path: Path, sandbox: bool = False,
+                  runtime_dir: Path | None = None) -> "CourseFolder":
+        """Write ``root``'s nbgrader_config.py (its ``source/`` is the caller's business).
+
+        ``runtime_dir`` holds a sandboxed kernel's sockets (default ``root/runtime``).
+        """
         root.mkdir(parents=True, exist_ok=True)
-        (root / "nbgrader_config.py").write_text(
-            CONFIG_TEMPLATE.format(root=str(root.resolve()), db=str(db_path.resolve()), sandbox=sandbox))
+        (root / "nbgrader_config.py").write_text(CONFIG_TEMPLATE.format(
+            root=str(root.resolve()), db=str(db_path.resolve()), sandbox=sandbox,
+            runtime=str(runtime_dir) if runtime_dir else None))
         return cls(root.resolve(), db_path.resolve(), sandbox)
 
     def run(self, *args: str, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
