@@ -81,7 +81,10 @@ def _runner(spec: CourseSpec, workers: int, scheduler: str | None, scratch: Path
             return client.submit(fn, *args, pure=False)
 
         try:
-            yield _Runner(submit, dask_in_completion_order, None, shared)
+            def completed(futures: Iterable[Any]) -> Iterator[Any]:
+                return iter(dask_in_completion_order(list(futures), loop=client.loop))
+
+            yield _Runner(submit, completed, None, shared)
         finally:
             client.run(stop_workers, spec.key())
 

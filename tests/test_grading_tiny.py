@@ -150,13 +150,10 @@ def test_export_without_a_gradebook_is_a_clear_error(tmp_path: Path, capsys) -> 
     assert "no gradebook at" in capsys.readouterr().err
 
 
-def test_two_workers_give_the_same_grades_and_one_gradebook(graded) -> None:
+def _assert_same_as_serial(graded, out: Path) -> None:
+    """``out`` holds the same grades as the serial run, in one gradebook and one course folder."""
     from nbgrader.api import Gradebook
 
-    out = graded["root"] / "out-parallel"
-    code = main(["--course", str(graded["root"]), "grade", tiny_course.NAME, str(graded["root"] / "subs"),
-                 "--out", str(out), "--workers", "2"])
-    assert code == 0
     with (out / "grades.csv").open() as handle:
         rows = {row["student_id"]: row for row in csv.DictReader(handle)}
     assert rows == graded["rows"]
@@ -167,3 +164,26 @@ def test_two_workers_give_the_same_grades_and_one_gradebook(graded) -> None:
     assert not (out / "workers").exists()
     for student in graded_ok:  # formgrader finds the autograded notebooks in the main course folder
         assert list((out / "course" / "autograded" / student / tiny_course.NAME).glob("*.ipynb"))
+
+
+def test_two_workers_give_the_same_grades_and_one_gradebook(graded) -> None:
+    out = graded["root"] / "out-parallel"
+    code = main(["--course", str(graded["root"]), "grade", tiny_course.NAME, str(graded["root"] / "subs"),
+                 "--out", str(out), "--workers", "2"])
+    assert code == 0
+    _assert_same_as_serial(graded, out)
+
+
+def test_a_dask_cluster_gives_the_same_grades_and_one_gradebook(graded) -> None:
+    distributed = pytest.importorskip("distributed")
+    out = graded["root"] / "out-dask"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        code = main(["--course", str(graded["root"]), "grade", tiny_course.NAME, str(graded["root"] / "subs"),
+                     "--out", str(out), "--scheduler", cluster.scheduler_address])
+        with distributed.Client(cluster) as client:
+            left = client.run(lambda dask_worker: [str(p) for p in Path(dask_worker.local_directory)
+                                                   .glob("dlbook-grading/*/")])
+    assert code == 0
+    _assert_same_as_serial(graded, out)
+    assert not any(left.values()), f"grading folders left on the Dask workers: {left}"
