@@ -16,13 +16,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+import nbformat
+
 from autograder.assignments import GradedCell, graded_cells, source_notebooks, tracks
 from autograder.feedback import write_feedback
 from autograder.grading import SUBMISSION_TIMEOUT_S, GradeRow, empty_row, forget_earlier_attempt
 from autograder.jobs import CourseSpec, Outcome, grade_job, reference_job, stop_workers
 from autograder.merge import write_submission
 from autograder.nbgrader_run import CourseFolder
-from autograder.submissions import discover
+from autograder.sandbox import MEMORY_LIMIT
+from autograder.submissions import Submission, discover, restore_grading_metadata
 
 
 def write_csv(rows: list[GradeRow], cells: list[GradedCell], path: Path) -> None:
@@ -91,11 +94,13 @@ def _runner(spec: CourseSpec, workers: int, scheduler: str | None, scratch: Path
 
 def grade_batch(root: Path, assignment: str, submissions_dir: Path, out_dir: Path,
                 timeout: float = SUBMISSION_TIMEOUT_S, progress: Callable[[GradeRow], None] | None = None,
-                workers: int = 1, sandbox: bool = True, scheduler: str | None = None) -> list[GradeRow]:
+                workers: int = 1, sandbox: bool = True, scheduler: str | None = None,
+                memory_limit: int = MEMORY_LIMIT) -> list[GradeRow]:
     """Grade every submission in ``submissions_dir``; write the gradebook, CSV and feedback.
 
     ``workers`` submissions are graded at once on this machine, or, with ``scheduler`` (a
-    Dask scheduler address), as many as the cluster's workers have threads.
+    Dask scheduler address), as many as the cluster's workers have threads.  Each process of
+    a submission may use ``memory_limit`` bytes of data.
     """
     notebooks = source_notebooks(root, assignment)
     alternatives = tracks(root, assignment)
@@ -105,9 +110,11 @@ def grade_batch(root: Path, assignment: str, submissions_dir: Path, out_dir: Pat
     course = CourseFolder.create(out_dir / "course", out_dir / "gradebook.db",
                                  root / "solutions", assignment, sandbox)
     course.generate_assignment(assignment)
-    spec = CourseSpec.of(course, assignment)
+    spec = CourseSpec.of(course, assignment, memory_limit)
     submissions = discover(submissions_dir, assignment, [nb.name for nb in notebooks], alternatives)
     workers = max(1, min(workers, len(submissions) or 1))
+    # What the students received (nbgrader's release, checksums included): the metadata to restore.
+    released = {path.name: nbformat.read(course.root / "release" / assignment / path.name, 4) for path in notebooks}
     rows: dict[int, GradeRow] = {}
     with _runner(spec, workers, scheduler, out_dir / "workers") as run:
         reference = run.submit(reference_job, run.spec, run.base, timeout).result()
@@ -117,8 +124,8 @@ def grade_batch(root: Path, assignment: str, submissions_dir: Path, out_dir: Pat
                 rows[index] = empty_row(submission.student_id, assignment, cells,
                                         f"not graded: {submission.problem}")
                 continue
-            files = {name: path.read_bytes() for name, path in submission.files.items()}
-            future = run.submit(grade_job, run.spec, run.base, submission.student_id, files, submission.notes,
+            files, notes = _prepared(submission, released)
+            future = run.submit(grade_job, run.spec, run.base, submission.student_id, files, notes,
                                 cells, timeout, reference)
             futures[future] = index
         for index in sorted(rows):  # rows decided without running anything
@@ -134,6 +141,17 @@ def grade_batch(root: Path, assignment: str, submissions_dir: Path, out_dir: Pat
     ordered = [rows[i] for i in range(len(submissions))]
     write_csv(ordered, cells, out_dir / "grades.csv")
     return ordered
+
+
+def _prepared(submission: Submission, released: dict[str, nbformat.NotebookNode]
+              ) -> tuple[dict[str, bytes], list[str]]:
+    """The student's notebooks as sent to grading, with edited grading metadata undone."""
+    files, notes = {}, list(submission.notes)
+    for name, path in submission.files.items():
+        files[name], undone = restore_grading_metadata(path.read_bytes(), released[name])
+        if undone:
+            notes.append(f"edited grading metadata undone in {len(undone)} cell(s)")
+    return files, notes
 
 
 def _finish(course: CourseFolder, outcome: Outcome, cells: list[GradedCell], out_dir: Path,

@@ -10,7 +10,7 @@ from autograder.batch import grade_batch
 from autograder.grading import SUBMISSION_TIMEOUT_S, GradeRow, ReferenceFailed
 from autograder.export import FORMATS, export
 from autograder.release import release
-from autograder.sandbox import check_sandbox
+from autograder.sandbox import MEMORY_LIMIT, check_sandbox
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="run student code without the bubblewrap sandbox (only for code you trust)")
     grade.add_argument("--workers", type=int, default=1,
                        help="submissions graded at once on this machine (default %(default)s)")
+    grade.add_argument("--memory-limit", type=float, default=MEMORY_LIMIT / 2**30, metavar="GIB",
+                       help="memory one process of a submission may use, in GiB (default %(default)g)")
     grade.add_argument("--scheduler", metavar="ADDRESS",
                        help="grade on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786; its workers "
                             "need this package and bubblewrap; results still land in --out")
@@ -89,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         progress = _Progress()
         rows = grade_batch(root, args.assignment, args.submissions, args.out,
                            timeout=args.timeout, progress=progress, workers=args.workers,
-                           sandbox=not args.unsafe, scheduler=args.scheduler)
+                           sandbox=not args.unsafe, scheduler=args.scheduler,
+                           memory_limit=int(args.memory_limit * 2**30))
         progress.bar.close()
         failed = sum(not row.status.startswith("graded") for row in rows)
         print(f"done: {len(rows)} submission(s), {len(rows) - failed} graded, {failed} not graded; "

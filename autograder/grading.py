@@ -19,7 +19,7 @@ from nbgrader.api import Gradebook, MissingEntry
 
 from autograder.assignments import GradedCell
 from autograder.recorded_checks import Site, decide, notebook_sites, read_records, records_path
-from autograder.sandbox import kernel_environment, write_kernelspec
+from autograder.sandbox import MEMORY_LIMIT, kernel_environment, write_kernelspec
 from autograder.worker import AutogradeWorker
 from dlbook.recording import RECORDS_DIR_ENV
 from autograder.nbgrader_run import CourseFolder
@@ -97,9 +97,10 @@ class Worker:
     course: CourseFolder
     autograder: AutogradeWorker
     runtime_dir: Path  # the kernel's sockets and recorded values
+    memory_limit: int = MEMORY_LIMIT  # bytes per sandboxed process
 
     @classmethod
-    def start(cls, course: CourseFolder) -> "Worker":
+    def start(cls, course: CourseFolder, memory_limit: int = MEMORY_LIMIT) -> "Worker":
         # Unix socket paths are limited to about 100 bytes, so the sockets live in a short
         # private folder, not under a course folder that may be nested deeply.
         runtime_dir = Path(tempfile.mkdtemp(prefix="dlbook-grading-"))
@@ -107,7 +108,7 @@ class Worker:
         env = {RECORDS_DIR_ENV: str(runtime_dir)}
         if course.sandbox:
             env.update(kernel_environment(course.root / "jupyter", runtime_dir))
-        return cls(course, AutogradeWorker(course.root, env), runtime_dir)
+        return cls(course, AutogradeWorker(course.root, env), runtime_dir, memory_limit)
 
     def stop(self) -> None:
         """End the nbgrader process (and any kernel) and delete the worker's folders."""
@@ -132,7 +133,8 @@ def _execute(worker: Worker, assignment: str, student: str, files: dict[str, byt
     if course.sandbox:
         # The kernel may write only where nbgrader executes this student's notebook (and the
         # runtime folder holding its sockets and records).
-        write_kernelspec(course.root / "jupyter", course.root / "autograded" / student / assignment, runtime_dir)
+        write_kernelspec(course.root / "jupyter", course.root / "autograded" / student / assignment, runtime_dir,
+                         worker.memory_limit)
     result = worker.autograder.autograde(assignment, student, timeout)
     records = {Path(name).stem: read_records(records_path(runtime_dir, Path(name).stem)) for name in files}
     return result, records

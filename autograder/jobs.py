@@ -28,6 +28,7 @@ from autograder.grading import (
 )
 from autograder.merge import SubmissionRecord, read_submission
 from autograder.nbgrader_run import CourseFolder
+from autograder.sandbox import MEMORY_LIMIT
 
 MAX_RETURNED_NOTEBOOK = 20 * 2**20  # an autograded notebook larger than this is not sent back
 
@@ -40,16 +41,17 @@ class CourseSpec:
     sandbox: bool
     sources: tuple[tuple[str, bytes], ...]  # path under source/<assignment> → content
     gradebook: bytes
+    memory_limit: int = MEMORY_LIMIT  # bytes per sandboxed process
 
     @classmethod
-    def of(cls, course: CourseFolder, assignment: str) -> "CourseSpec":
+    def of(cls, course: CourseFolder, assignment: str, memory_limit: int = MEMORY_LIMIT) -> "CourseSpec":
         folder = course.root / "source" / assignment
         sources = tuple((p.relative_to(folder).as_posix(), p.read_bytes())
                         for p in sorted(folder.rglob("*")) if p.is_file())
-        return cls(assignment, course.sandbox, sources, course.db_path.read_bytes())
+        return cls(assignment, course.sandbox, sources, course.db_path.read_bytes(), memory_limit)
 
     def key(self) -> str:
-        digest = hashlib.sha256(f"{self.assignment}\0{self.sandbox}".encode())
+        digest = hashlib.sha256(f"{self.assignment}\0{self.sandbox}\0{self.memory_limit}".encode())
         for name, content in self.sources:
             digest.update(name.encode() + b"\0" + hashlib.sha256(content).digest())
         digest.update(hashlib.sha256(self.gradebook).digest())
@@ -93,7 +95,7 @@ def _slot(spec: CourseSpec, base: Path | None) -> Iterator[Worker]:
     if worker is None:
         root = (base or _dask_worker_folder()) / f"{key[:12]}-{number}"
         shutil.rmtree(root, ignore_errors=True)
-        worker = Worker.start(spec.materialise(root))
+        worker = Worker.start(spec.materialise(root), spec.memory_limit)
         with _lock:
             _made[key][number] = worker
     try:

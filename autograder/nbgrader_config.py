@@ -21,11 +21,9 @@ def configure(c: Any, course_root: Path | str, db_path: Path | str, course_id: s
     :mod:`autograder.sandbox`), reached over IPC sockets instead of TCP.
     """
     from nbconvert.preprocessors import ClearMetadataPreprocessor
-    from nbgrader.preprocessors import (
-        AssignLatePenalties, CheckCellMetadata, Execute, LimitOutput, SaveAutoGrades,
-    )
+    from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, LimitOutput, SaveAutoGrades
 
-    from autograder.preprocessors import StderrIsNotFailure
+    from autograder.preprocessors import BoundedExecute, StderrIsNotFailure
     from autograder.recorded_checks import RecordChecks
 
     c.CourseDirectory.root = str(course_root)
@@ -58,7 +56,7 @@ def configure(c: Any, course_root: Path | str, db_path: Path | str, course_id: s
     # RecordChecks runs after nbgrader has restored the test cells from the gradebook: the
     # tests then record values, and the grader (not the kernel) decides what passed.
     c.Autograde.autograde_preprocessors = [
-        RecordChecks, Execute, StderrIsNotFailure, ClearMetadataPreprocessor, LimitOutput,
+        RecordChecks, BoundedExecute, StderrIsNotFailure, ClearMetadataPreprocessor, LimitOutput,
         SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
     ]
     c.GenerateAssignment.create_assignment = True

@@ -16,7 +16,7 @@ The kernel talks to nbgrader through ipykernel's IPC transport (Unix sockets in 
 runtime folder bound into the sandbox), because a sandbox without a network has no loopback
 shared with the grader.  ``--die-with-parent`` ends the whole sandbox, background processes
 included, when its kernel is shut down or the grader dies.  Resource limits (file size,
-core dumps, open files) are set with ``prlimit`` inside the sandbox.
+core dumps, open files, memory, processes) are set with ``prlimit`` inside the sandbox.
 
 What this does *not* cover yet is documented in the README's "Trust" section.
 """
@@ -33,6 +33,8 @@ from pathlib import Path
 KERNEL_NAME = "dlbook-sandbox"
 FILE_SIZE_LIMIT = 256 * 2**20  # bytes one file may grow to (disk filling)
 OPEN_FILES_LIMIT = 1024
+MEMORY_LIMIT = 8 * 2**30  # bytes of data (heap and private writable mappings) per process
+PROCESS_HEADROOM = 1024  # processes and threads the sandbox may add to the user's current count
 
 
 class SandboxUnavailable(RuntimeError):
@@ -68,7 +70,20 @@ def _gpu_devices() -> list[str]:
     return sorted(str(p) for p in Path("/dev").glob("nvidia*"))
 
 
-def bwrap_command(workdir: Path, runtime_dir: Path) -> list[str]:
+def _tasks_of_this_user() -> int:
+    """Processes and threads the current user runs now (what RLIMIT_NPROC counts)."""
+    uid, count = os.getuid(), 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+            if int(fields["Uid"].split()[0]) == uid:
+                count += int(fields["Threads"])
+        except (OSError, KeyError, ValueError):
+            continue  # the process ended while we looked
+    return count
+
+
+def bwrap_command(workdir: Path, runtime_dir: Path, memory_limit: int = MEMORY_LIMIT) -> list[str]:
     """The sandbox command line for a kernel working in ``workdir``."""
     command = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
                "--cap-drop", "ALL", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
@@ -89,16 +104,21 @@ def bwrap_command(workdir: Path, runtime_dir: Path) -> list[str]:
             env[name] = os.environ[name]
     for name, value in env.items():
         command += ["--setenv", name, value]
-    command += ["prlimit", f"--fsize={FILE_SIZE_LIMIT}", "--core=0", f"--nofile={OPEN_FILES_LIMIT}", "--"]
+    # RLIMIT_DATA bounds each process's memory without breaking frameworks that reserve large
+    # address ranges (RLIMIT_AS would).  RLIMIT_NPROC counts all of the user's tasks, so it is
+    # set relative to what runs now; Linux does not apply it to root (see the README).
+    nproc = _tasks_of_this_user() + PROCESS_HEADROOM
+    command += ["prlimit", f"--fsize={FILE_SIZE_LIMIT}", "--core=0", f"--nofile={OPEN_FILES_LIMIT}",
+                f"--data={memory_limit}", f"--nproc={nproc}", "--"]
     return command
 
 
-def write_kernelspec(jupyter_dir: Path, workdir: Path, runtime_dir: Path) -> None:
+def write_kernelspec(jupyter_dir: Path, workdir: Path, runtime_dir: Path, memory_limit: int = MEMORY_LIMIT) -> None:
     """Write the sandboxed kernelspec ``dlbook-sandbox`` under ``jupyter_dir/kernels``."""
     spec_dir = jupyter_dir / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
     runtime_dir.mkdir(parents=True, exist_ok=True)
-    argv = bwrap_command(workdir, runtime_dir) + [sys.executable, "-m", "ipykernel_launcher",
+    argv = bwrap_command(workdir, runtime_dir, memory_limit) + [sys.executable, "-m", "ipykernel_launcher",
                                                    "-f", "{connection_file}"]
     spec = {"argv": argv, "display_name": "Python 3 (grading sandbox)", "language": "python",
             "metadata": {"debugger": False}}

@@ -139,3 +139,46 @@ def discover(submissions_dir: Path, assignment: str, expected: list[str],
             submission.problem = submission.problem or check_notebook(path)
         result.append(submission)
     return result
+
+
+def _without_bookkeeping(meta: dict) -> dict:
+    # nbgrader adds and recomputes these itself; their absence (a notebook made from the
+    # instructor's source, as in tests) is not an edit.
+    return {key: value for key, value in meta.items() if key not in ("checksum", "cell_type")}
+
+
+def restore_grading_metadata(content: bytes, source: nbformat.NotebookNode) -> tuple[bytes, list[str]]:
+    """Undo edits to the nbgrader metadata of a (checked) student notebook; return it and what was undone.
+
+    nbgrader restores the source and points of a test cell from its gradebook, but a cell
+    whose ``solution``/``locked`` flags were changed makes its checksum check fail and the
+    whole notebook ungradable, so one edited flag would cost every part.  Here every cell
+    that carries a grade id of the assignment gets the instructor's metadata back (and, for
+    locked cells, the instructor's cell type); a second cell with the same id, or a cell with
+    an id the assignment does not have, becomes a plain cell.  The student's code is kept.
+    """
+    notebook = nbformat.reads(content.decode("utf-8"), as_version=4)
+    originals = {c.metadata["nbgrader"]["grade_id"]: c for c in source.cells
+                 if c.metadata.get("nbgrader", {}).get("grade_id")}
+    seen: set[str] = set()
+    undone: list[str] = []
+    for index, cell in enumerate(notebook.cells):
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if not isinstance(meta, dict):
+            continue
+        grade_id = meta.get("grade_id")
+        original = originals.get(grade_id) if isinstance(grade_id, str) and grade_id not in seen else None
+        if original is None:
+            del cell.metadata["nbgrader"]
+            undone.append(f"cell {index + 1}: nbgrader metadata removed (unknown or repeated id)")
+            continue
+        seen.add(grade_id)
+        wanted = original.metadata["nbgrader"]
+        retype = wanted.get("locked") and cell.cell_type != original.cell_type
+        if _without_bookkeeping(meta) != _without_bookkeeping(wanted) or retype:
+            undone.append(f"{grade_id}: metadata restored")
+        if retype:
+            make = nbformat.v4.new_code_cell if original.cell_type == "code" else nbformat.v4.new_markdown_cell
+            cell = notebook.cells[index] = make(cell.source, metadata=cell.metadata)
+        cell.metadata["nbgrader"] = dict(wanted)
+    return nbformat.writes(notebook).encode("utf-8"), undone
