@@ -55,6 +55,10 @@ def _publish(course: CourseFolder, outcome: Outcome) -> Path:
     return course.root / "autograded" / row.student_id / row.assignment
 
 
+class SchedulerUnavailable(RuntimeError):
+    """``--scheduler`` names no reachable Dask scheduler."""
+
+
 class _Runner:
     """Submits jobs to local threads or to a Dask cluster, and yields them as they finish."""
 
@@ -76,7 +80,12 @@ def _runner(spec: CourseSpec, workers: int, scheduler: str | None, scratch: Path
     from distributed import Client
     from distributed import as_completed as dask_in_completion_order
 
-    with Client(scheduler, set_as_default=False, timeout="60s") as client:
+    try:
+        client = Client(scheduler, set_as_default=False, timeout="30s")
+    except (OSError, TimeoutError) as err:
+        raise SchedulerUnavailable(f"cannot reach the Dask scheduler at {scheduler} ({err}); start one with "
+                                   "`dask scheduler` and workers with `dask worker ADDRESS`") from err
+    with client:
         # One copy of the course per Dask worker instead of one per job.
         shared = client.scatter(spec, broadcast=True, hash=False)
 

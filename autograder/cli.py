@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from autograder.assignments import TrackMismatch, UnknownAssignment, assignment_dir, find_course_root
-from autograder.batch import grade_batch
+from autograder.batch import SchedulerUnavailable, grade_batch
 from autograder.grading import SUBMISSION_TIMEOUT_S, GradeRow, ReferenceFailed
 from autograder.export import FORMATS, export
 from autograder.release import release
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"done: {len(rows)} submission(s), {len(rows) - failed} graded, {failed} not graded; "
               f"see {args.out / 'grades.csv'}")
         return 0
-    except (UnknownAssignment, TrackMismatch, ReferenceFailed, FileNotFoundError) as err:
+    except (UnknownAssignment, TrackMismatch, ReferenceFailed, SchedulerUnavailable, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
