@@ -13,6 +13,7 @@ import shutil
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import as_completed as futures_in_completion_order
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -59,12 +60,14 @@ class SchedulerUnavailable(RuntimeError):
     """``--scheduler`` names no reachable Dask scheduler."""
 
 
+@dataclass
 class _Runner:
     """Submits jobs to local threads or to a Dask cluster, and yields them as they finish."""
 
-    def __init__(self, submit: Callable[..., Any], completed: Callable[[Iterable[Any]], Iterator[Any]],
-                 base: Path | None, spec: Any) -> None:
-        self.submit, self.completed, self.base, self.spec = submit, completed, base, spec
+    submit: Callable[..., Any]
+    completed: Callable[[Iterable[Any]], Iterator[Any]]
+    base: Path | None  # where slots live; None: each Dask worker's own folder
+    spec: Any  # the CourseSpec, or its scattered Dask future
 
 
 @contextmanager
@@ -92,10 +95,10 @@ def _runner(spec: CourseSpec, workers: int, scheduler: str | None, scratch: Path
         def submit(fn: Callable[..., Any], *args: Any) -> Future:
             return client.submit(fn, *args, pure=False)
 
-        try:
-            def completed(futures: Iterable[Any]) -> Iterator[Any]:
-                return iter(dask_in_completion_order(list(futures), loop=client.loop))
+        def completed(futures: Iterable[Any]) -> Iterator[Any]:
+            return iter(dask_in_completion_order(list(futures), loop=client.loop))
 
+        try:
             yield _Runner(submit, completed, None, shared)
         finally:
             client.run(stop_workers, spec.key())
