@@ -21,12 +21,13 @@ import nbformat
 
 from autograder.assignments import GradedCell, graded_cells, source_notebooks, tracks
 from autograder.feedback import write_feedback
-from autograder.grading import SUBMISSION_TIMEOUT_S, GradeRow, empty_row, forget_earlier_attempt
+from autograder.grading import GradeRow, Reference, empty_row, forget_earlier_attempt, score
 from autograder.jobs import CourseSpec, Outcome, grade_job, reference_job, stop_workers
-from autograder.merge import write_submission
+from autograder.merge import SubmissionRecord, write_submission
 from autograder.nbgrader_run import CourseFolder
-from autograder.sandbox import MEMORY_LIMIT
+from autograder.sandbox import MEMORY_LIMIT, SUBMISSION_TIMEOUT_S
 from autograder.submissions import Submission, discover, restore_grading_metadata
+from autograder import worker as nbgrader_processes
 
 
 def write_csv(rows: list[GradeRow], cells: list[GradedCell], path: Path) -> None:
@@ -42,18 +43,23 @@ def write_csv(rows: list[GradeRow], cells: list[GradedCell], path: Path) -> None
                              f"{row.max_score:g}", *parts, row.status])
 
 
-def _publish(course: CourseFolder, outcome: Outcome) -> Path:
+def _publish(course: CourseFolder, row: GradeRow, record: SubmissionRecord | None,
+             files_by_stage: dict[str, dict[str, bytes]]) -> Path:
     """Write a job's result into the main course folder and gradebook (the single writer)."""
-    row = outcome.row
     forget_earlier_attempt(course, row.assignment, row.student_id)
-    if outcome.record is not None:
-        write_submission(course.db_path, outcome.record)
-    for stage, files in outcome.files.items():
+    if record is not None:
+        write_submission(course.db_path, record)
+    for stage, files in files_by_stage.items():
         folder = course.root / stage / row.student_id / row.assignment
         folder.mkdir(parents=True, exist_ok=True)
         for name, content in files.items():
             (folder / Path(name).name).write_bytes(content)
     return course.root / "autograded" / row.student_id / row.assignment
+
+
+def _cancel_all(futures: Iterable[Future]) -> None:
+    for future in futures:
+        future.cancel()
 
 
 class SchedulerUnavailable(RuntimeError):
@@ -66,6 +72,7 @@ class _Runner:
 
     submit: Callable[..., Any]
     completed: Callable[[Iterable[Any]], Iterator[Any]]
+    cancel: Callable[[Iterable[Any]], Any]
     base: Path | None  # where slots live; None: each Dask worker's own folder
     spec: Any  # the CourseSpec, or its scattered Dask future
 
@@ -75,7 +82,7 @@ def _runner(spec: CourseSpec, workers: int, scheduler: str | None, scratch: Path
     if scheduler is None:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             try:
-                yield _Runner(pool.submit, futures_in_completion_order, scratch, spec)
+                yield _Runner(pool.submit, futures_in_completion_order, _cancel_all, scratch, spec)
             finally:
                 stop_workers(spec.key())
                 shutil.rmtree(scratch, ignore_errors=True)
@@ -99,7 +106,7 @@ def _runner(spec: CourseSpec, workers: int, scheduler: str | None, scratch: Path
             return iter(dask_in_completion_order(list(futures), loop=client.loop))
 
         try:
-            yield _Runner(submit, completed, None, shared)
+            yield _Runner(submit, completed, client.cancel, None, shared)
         finally:
             client.run(stop_workers, spec.key())
 
@@ -118,38 +125,66 @@ def grade_batch(root: Path, assignment: str, submissions_dir: Path, out_dir: Pat
     alternatives = tracks(root, assignment)
     # With tracks a student submits one notebook: its cells are the columns and the maximum.
     cells = [cell for nb in (notebooks[:1] if alternatives else notebooks) for cell in graded_cells(nb)]
+    submissions = discover(submissions_dir, assignment, [nb.name for nb in notebooks], alternatives)
+    workers = max(1, min(workers, len(submissions) or 1))
+    # nbgrader processes for the local workers start importing now; the first generates the assignment.
+    nbgrader_processes.prestart(workers if scheduler is None else 1)
+    try:
+        return _grade(root, assignment, notebooks, cells, submissions, out_dir, timeout, progress, workers,
+                      sandbox, scheduler, memory_limit)
+    finally:
+        nbgrader_processes.stop_spares()
+
+
+def _grade(root: Path, assignment: str, notebooks: list[Path], cells: list[GradedCell],
+           submissions: list[Submission], out_dir: Path, timeout: float,
+           progress: Callable[[GradeRow], None] | None, workers: int, sandbox: bool, scheduler: str | None,
+           memory_limit: int) -> list[GradeRow]:
     out_dir.mkdir(parents=True, exist_ok=True)
     course = CourseFolder.create(out_dir / "course", out_dir / "gradebook.db",
                                  root / "solutions", assignment, sandbox)
-    course.generate_assignment(assignment)
+    generator = nbgrader_processes.take()
+    try:
+        generator.generate_assignment(course.root, assignment)
+    finally:
+        nbgrader_processes.give_back(generator)
     spec = CourseSpec.of(course, assignment, memory_limit)
-    submissions = discover(submissions_dir, assignment, [nb.name for nb in notebooks], alternatives)
-    workers = max(1, min(workers, len(submissions) or 1))
     # What the students received (nbgrader's release, checksums included): the metadata to restore.
     released = {path.name: nbformat.read(course.root / "release" / assignment / path.name, 4) for path in notebooks}
     rows: dict[int, GradeRow] = {}
+    notes: dict[int, list[str]] = {}
     with _runner(spec, workers, scheduler, out_dir / "workers") as run:
-        reference = run.submit(reference_job, run.spec, run.base, timeout).result()
+        # The reference runs alongside the first submissions; their points are decided here,
+        # in the writer, once it is known.
+        reference_future = run.submit(reference_job, run.spec, run.base, timeout)
         futures = {}
         for index, submission in enumerate(submissions):
             if submission.problem:
                 rows[index] = empty_row(submission.student_id, assignment, cells,
                                         f"not graded: {submission.problem}")
                 continue
-            files, notes = _prepared(submission, released)
-            future = run.submit(grade_job, run.spec, run.base, submission.student_id, files, notes,
-                                cells, timeout, reference)
-            futures[future] = index
+            files, notes[index] = _prepared(submission, released)
+            futures[run.submit(grade_job, run.spec, run.base, submission.student_id, files, timeout)] = index
         for index in sorted(rows):  # rows decided without running anything
-            _finish(course, Outcome(rows[index]), cells, out_dir, progress)
-        for future in run.completed(futures):
-            index = futures[future]
-            try:
-                outcome = future.result()
-            except Exception as err:  # noqa: BLE001 - a bug of ours or a lost worker costs one row
-                outcome = Outcome(empty_row(submissions[index].student_id, assignment, cells,
-                                            f"not graded: internal error ({type(err).__name__}: {err})"))
-            rows[index] = _finish(course, outcome, cells, out_dir, progress)
+            _finish(course, rows[index], None, {}, cells, out_dir, progress)
+        reference: Reference | None = None
+        waiting: list[tuple[int, Future]] = []
+        try:
+            for future in run.completed([reference_future, *futures]):
+                if future is reference_future:
+                    reference = future.result()  # ReferenceFailed ends the batch
+                    ready, waiting = waiting, []
+                else:
+                    ready = [(futures[future], future)]
+                    if reference is None:
+                        waiting += ready
+                        continue
+                for index, done in ready:
+                    rows[index] = _scored(course, done, reference, assignment, submissions[index].student_id, cells,
+                                          notes[index], out_dir, progress)
+        except BaseException:
+            run.cancel(futures)
+            raise
     ordered = [rows[i] for i in range(len(submissions))]
     write_csv(ordered, cells, out_dir / "grades.csv")
     return ordered
@@ -166,11 +201,25 @@ def _prepared(submission: Submission, released: dict[str, nbformat.NotebookNode]
     return files, notes
 
 
-def _finish(course: CourseFolder, outcome: Outcome, cells: list[GradedCell], out_dir: Path,
+def _scored(course: CourseFolder, future: Any, reference: Reference, assignment: str, student: str,
+            cells: list[GradedCell], notes: list[str], out_dir: Path,
             progress: Callable[[GradeRow], None] | None) -> GradeRow:
-    row = outcome.row
+    """Decide one finished job's points and record them."""
     try:
-        autograded = _publish(course, outcome)
+        outcome: Outcome = future.result()
+        row, record = score(outcome.execution, reference, assignment, cells, notes, course.sandbox)
+        files = outcome.files
+    except Exception as err:  # noqa: BLE001 - a bug of ours or a lost worker costs one row
+        row, record, files = empty_row(student, assignment, cells,
+                                       f"not graded: internal error ({type(err).__name__}: {err})"), None, {}
+    return _finish(course, row, record, files, cells, out_dir, progress)
+
+
+def _finish(course: CourseFolder, row: GradeRow, record: SubmissionRecord | None,
+            files: dict[str, dict[str, bytes]], cells: list[GradedCell], out_dir: Path,
+            progress: Callable[[GradeRow], None] | None) -> GradeRow:
+    try:
+        autograded = _publish(course, row, record, files)
         write_feedback(row, cells, autograded, out_dir / "feedback" / f"{row.student_id}.html")
     except Exception as err:  # noqa: BLE001 - one row's bookkeeping must not stop the batch
         row.status = f"not graded: internal error while recording the result ({err})"

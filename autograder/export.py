@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from nbgrader.api import Gradebook
-
 FORMATS = ("csv", "moodle", "canvas")
 
 
@@ -37,6 +35,8 @@ def read_gradebooks(paths: Iterable[Path]) -> GradeTable:
     for path in paths:
         if not Path(path).is_file():
             raise FileNotFoundError(f"no gradebook at {path}: pass the gradebook.db a `grade --out DIR` run wrote")
+        from nbgrader.api import Gradebook  # imported here: the command line lists FORMATS quickly
+
         with Gradebook(f"sqlite:///{Path(path).resolve()}") as gradebook:
             for assignment in gradebook.assignments:
                 table.max_scores[assignment.name] = _max_score(assignment)

@@ -2,29 +2,32 @@
 
 A :class:`Worker` is a private nbgrader course folder plus the long-lived nbgrader process
 that autogrades in it (:mod:`autograder.worker`); the student's kernel runs in the sandbox.
-The test cells only *record* values; :func:`grade_submission` compares them with the
-values the solution recorded in :func:`run_reference` and writes the points into the
-worker's gradebook.  Batches, parallel and distributed, are :mod:`autograder.batch`.
+The test cells only *record* values: :func:`run_submission` runs a student's notebooks and
+returns what they recorded with nbgrader's gradebook entries (an :class:`Execution`), and
+:func:`score` — run by the batch's writer, never by a process that runs student code —
+compares those values with what the solution recorded in :func:`run_reference` and sets
+the points.  Batches, parallel and distributed, are :mod:`autograder.batch`.
 """
 from __future__ import annotations
 
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 
 from autograder.assignments import GradedCell
+from autograder.merge import SubmissionRecord, read_submission
 from autograder.recorded_checks import Site, decide, notebook_sites, read_records, records_path
 from autograder.sandbox import MEMORY_LIMIT, kernel_environment, write_kernelspec
-from autograder.worker import AutogradeWorker
+from autograder.worker import NbgraderProcess
+from autograder.worker import take as take_nbgrader_process
 from dlbook.recording import RECORDS_DIR_ENV
 from autograder.nbgrader_run import CourseFolder
 
-SUBMISSION_TIMEOUT_S = 900
 REFERENCE_ID = "_reference-solution"  # not a valid student id, so never a real student
 
 
@@ -47,24 +50,6 @@ def _last_error_line(text: str) -> str:
              if line.strip() and not any(generic in line for generic in _GENERIC)]
     errors = [line for line in lines if "error" in line.lower()]
     return (errors or lines or ["no output"])[-1][:300]
-
-
-def _scores_from_gradebook(course: CourseFolder, assignment: str, student: str,
-                           cells: list[GradedCell], notebooks: set[str]) -> dict[str, float | None]:
-    with Gradebook(f"sqlite:///{course.db_path}") as gradebook:
-        submission = gradebook.find_submission(assignment, student)
-        # Only the notebooks the student submitted: with tracks, the other track's
-        # notebook has the same grade ids (all zero) and must not shadow them.
-        grades = {grade.name: grade for nb in submission.notebooks if nb.name in notebooks
-                  for grade in nb.grades}
-    parts: dict[str, float | None] = {}
-    for cell in cells:
-        grade = grades.get(cell.grade_id)
-        if grade is None or (cell.kind == "manual" and grade.manual_score is None):
-            parts[cell.grade_id] = None  # not graded yet (written answers wait for a person)
-        else:
-            parts[cell.grade_id] = float(grade.score)
-    return parts
 
 
 def forget_earlier_attempt(course: CourseFolder, assignment: str, student: str) -> None:
@@ -95,8 +80,9 @@ class Worker:
     """One grading worker: a private course folder and the nbgrader process that grades in it."""
 
     course: CourseFolder
-    autograder: AutogradeWorker
+    nbgrader: NbgraderProcess
     runtime_dir: Path  # the kernel's sockets and recorded values
+    env: dict[str, str]  # set in the nbgrader process: where kernels, sockets and records are
     memory_limit: int = MEMORY_LIMIT  # bytes per sandboxed process
 
     @classmethod
@@ -108,11 +94,11 @@ class Worker:
         env = {RECORDS_DIR_ENV: str(runtime_dir)}
         if course.sandbox:
             env.update(kernel_environment(course.root / "jupyter", runtime_dir))
-        return cls(course, AutogradeWorker(course.root, env), runtime_dir, memory_limit)
+        return cls(course, take_nbgrader_process(), runtime_dir, env, memory_limit)
 
     def stop(self) -> None:
         """End the nbgrader process (and any kernel) and delete the worker's folders."""
-        self.autograder.stop()
+        self.nbgrader.stop()
         shutil.rmtree(self.runtime_dir, ignore_errors=True)
         shutil.rmtree(self.course.root, ignore_errors=True)
         self.course.db_path.unlink(missing_ok=True)
@@ -135,7 +121,7 @@ def _execute(worker: Worker, assignment: str, student: str, files: dict[str, byt
         # runtime folder holding its sockets and records).
         write_kernelspec(course.root / "jupyter", course.root / "autograded" / student / assignment, runtime_dir,
                          worker.memory_limit)
-    result = worker.autograder.autograde(assignment, student, timeout)
+    result = worker.nbgrader.autograde(course.root, worker.env, assignment, student, timeout)
     records = {Path(name).stem: read_records(records_path(runtime_dir, Path(name).stem)) for name in files}
     return result, records
 
@@ -166,59 +152,93 @@ def run_reference(worker: Worker, assignment: str, sources: dict[str, bytes], ti
     return Reference(records, sites)
 
 
-def _apply_decisions(course: CourseFolder, assignment: str, student: str, reference: Reference,
-                     records: dict[str, dict[str, list[dict]]]) -> None:
-    """Write the trusted pass/fail of every test cell into the gradebook, replacing nbgrader's."""
-    with Gradebook(f"sqlite:///{course.db_path}") as gradebook:
-        try:
-            submission = gradebook.find_submission(assignment, student)
-        except MissingEntry:  # the kernel crashed and nbgrader kept nothing: start from its cells
-            gradebook.update_or_create_student(student)
-            submission = gradebook.add_submission(assignment, student)
-        for notebook in submission.notebooks:
-            if notebook.name not in records:
-                continue
-            for grade in notebook.grades:
-                cell_sites = reference.sites[notebook.name].get(grade.name)
-                if cell_sites is None:
-                    continue
-                passed = decide(cell_sites, records[notebook.name], reference.records[notebook.name])
-                grade.auto_score = grade.max_score if passed else 0.0
-                grade.needs_manual_grade = False
-        gradebook.db.commit()
-
-
 def empty_row(student: str, assignment: str, cells: list[GradedCell], status: str = "") -> GradeRow:
     return GradeRow(student, assignment, max_score=sum(c.points for c in cells),
                     parts={c.grade_id: 0.0 for c in cells}, status=status)
 
 
-def grade_submission(worker: Worker, assignment: str, student: str, files: dict[str, bytes], notes: list[str],
-                     cells: list[GradedCell], timeout: float, reference: Reference) -> GradeRow:
-    """Autograde one student's notebooks ``files`` (name → content) and score them against ``reference``."""
-    row = empty_row(student, assignment, cells)
-    course = worker.course
+@dataclass
+class Execution:
+    """What running one student's notebooks produced, before anything is decided.
+
+    Made in a worker; scored by the batch's writer (:func:`score`) once the reference run
+    is known, so submissions need not wait for the reference.
+    """
+
+    student: str
+    notebooks: list[str]  # names of the notebooks graded (stems)
+    records: dict[str, dict[str, list[dict]]]  # notebook -> site -> values the student's code recorded
+    record: SubmissionRecord | None  # nbgrader's gradebook entries; None when nothing could be graded
+    notes: list[str] = field(default_factory=list)
+    problem: str = ""  # why the submission could not be graded
+
+
+def run_submission(worker: Worker, assignment: str, student: str, files: dict[str, bytes],
+                   timeout: float) -> Execution:
+    """Autograde one student's notebooks ``files`` (name → content) in ``worker``; decide nothing yet."""
     result, records = _execute(worker, assignment, student, files, timeout)
-    notes = list(notes)
+    names = [Path(name).stem for name in files]
+    notes = []
     if result.returncode != 0:
         if not any(records.values()):
-            row.status = f"not graded: nbgrader failed ({_last_error_line(result.stderr)})"
-            return row
+            return Execution(student, names, records, None,
+                             problem=f"nbgrader failed ({_last_error_line(result.stderr)})")
         # The notebook died part way (os._exit, a crash, a time-out): the values recorded
         # before that still count; the rest scores nothing.
         notes.append(f"the notebook stopped early ({_last_error_line(result.stderr)}); "
                      "parts after that point score 0")
-    _apply_decisions(course, assignment, student, reference, records)
-    try:
-        row.parts = _scores_from_gradebook(course, assignment, student, cells, {Path(name).stem for name in files})
-    except MissingEntry:
-        row.status = "not graded: nbgrader recorded no grades"
-        return row
+    with Gradebook(f"sqlite:///{worker.course.db_path}") as gradebook:
+        try:
+            gradebook.find_submission(assignment, student)
+        except MissingEntry:  # the kernel crashed and nbgrader kept nothing: start from its cells
+            gradebook.update_or_create_student(student)
+            gradebook.add_submission(assignment, student)
+    return Execution(student, names, records, read_submission(worker.course.db_path, assignment, student), notes)
+
+
+def _decided(record: SubmissionRecord, records: dict[str, dict[str, list[dict]]], reference: Reference,
+             points: dict[str, float]) -> SubmissionRecord:
+    """``record`` with the trusted pass/fail of every test cell in place of nbgrader's."""
+    grades = []
+    for notebook, name, auto, manual, extra, needs_manual in record.grades:
+        cell_sites = reference.sites.get(notebook, {}).get(name)
+        if cell_sites is not None and notebook in records:
+            passed = decide(cell_sites, records[notebook], reference.records[notebook])
+            auto, needs_manual = (points[name] if passed else 0.0), False
+        grades.append((notebook, name, auto, manual, extra, needs_manual))
+    return replace(record, grades=grades)
+
+
+def _grade_score(auto: float | None, manual: float | None, extra: float | None) -> float:
+    """nbgrader's ``Grade.score``: the manual score wins over the automatic one; extra credit adds."""
+    base = manual if manual is not None else auto
+    return 0.0 if base is None else base + (extra or 0.0)
+
+
+def score(execution: Execution, reference: Reference, assignment: str, cells: list[GradedCell],
+          notes: list[str], sandbox: bool) -> tuple[GradeRow, SubmissionRecord | None]:
+    """The row and the gradebook entries one execution earns against ``reference``."""
+    row = empty_row(execution.student, assignment, cells)
+    if execution.record is None:
+        row.status = f"not graded: {execution.problem or 'nbgrader recorded no grades'}"
+        return row, None
+    record = _decided(execution.record, execution.records, reference, {c.grade_id: c.points for c in cells})
+    # Only the notebooks the student submitted: with tracks, the other track's notebook
+    # has the same grade ids (all zero) and must not shadow them.
+    grades = {name: (auto, manual, extra) for notebook, name, auto, manual, extra, _ in record.grades
+              if notebook in execution.notebooks}
+    for cell in cells:
+        grade = grades.get(cell.grade_id)
+        if grade is None or (cell.kind == "manual" and grade[1] is None):
+            row.parts[cell.grade_id] = None  # not graded yet (written answers wait for a person)
+        else:
+            row.parts[cell.grade_id] = _grade_score(*grade)
     row.score = sum(v for v in row.parts.values() if v is not None)
+    notes = [*notes, *execution.notes]
     pending = [c.grade_id for c in cells if row.parts[c.grade_id] is None]
-    if not course.sandbox:
+    if not sandbox:
         notes.append("UNSANDBOXED: graded with --unsafe")
     if pending:
         notes.append(f"awaiting manual grading: {', '.join(pending)}")
     row.status = "graded" + (f" ({'; '.join(notes)})" if notes else "")
-    return row
+    return row, record

@@ -22,11 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from autograder.assignments import GradedCell
-from autograder.grading import (
-    GradeRow, Reference, Worker, forget_earlier_attempt, grade_submission, run_reference,
-)
-from autograder.merge import SubmissionRecord, read_submission
+from autograder.grading import Execution, Reference, Worker, forget_earlier_attempt, run_reference, run_submission
 from autograder.nbgrader_run import CourseFolder
 from autograder.sandbox import MEMORY_LIMIT
 
@@ -123,28 +119,26 @@ def reference_job(spec: CourseSpec, base: Path | None, timeout: float) -> Refere
 
 @dataclass
 class Outcome:
-    """What a grading job sends back to the batch's single writer."""
+    """What a grading job sends back to the batch's single writer (which decides the points)."""
 
-    row: GradeRow
-    record: SubmissionRecord | None = None
+    execution: Execution
     files: dict[str, dict[str, bytes]] = field(default_factory=dict)  # stage → notebook name → content
 
 
-def grade_job(spec: CourseSpec, base: Path | None, student: str, files: dict[str, bytes], notes: list[str],
-              cells: list[GradedCell], timeout: float, reference: Reference) -> Outcome:
-    """Grade one student's notebooks in a slot and return the result as data."""
+def grade_job(spec: CourseSpec, base: Path | None, student: str, files: dict[str, bytes],
+              timeout: float) -> Outcome:
+    """Run one student's notebooks in a slot and return what they recorded, as data."""
     with _slot(spec, base) as worker:
         try:
-            row = grade_submission(worker, spec.assignment, student, files, notes, cells, timeout, reference)
-            if not row.status.startswith("graded"):
-                return Outcome(row)
-            record = read_submission(worker.course.db_path, spec.assignment, student)
+            execution = run_submission(worker, spec.assignment, student, files, timeout)
+            if execution.record is None:
+                return Outcome(execution)
             stages: dict[str, dict[str, bytes]] = {}
             for stage in ("submitted", "autograded"):
                 folder = worker.course.root / stage / student / spec.assignment
                 # Only the notebooks we graded: whatever else the student's code wrote stays behind.
                 stages[stage] = {name: (folder / name).read_bytes() for name in files if (folder / name).is_file()
                                  and (folder / name).stat().st_size <= MAX_RETURNED_NOTEBOOK}
-            return Outcome(row, record, stages)
+            return Outcome(execution, stages)
         finally:
             forget_earlier_attempt(worker.course, spec.assignment, student)  # the slot keeps nobody's work

@@ -31,6 +31,7 @@ import sys
 from pathlib import Path
 
 KERNEL_NAME = "dlbook-sandbox"
+SUBMISSION_TIMEOUT_S = 900  # seconds one submission may take, all its notebooks together
 FILE_SIZE_LIMIT = 256 * 2**20  # bytes one file may grow to (disk filling)
 OPEN_FILES_LIMIT = 1024
 MEMORY_LIMIT = 8 * 2**30  # bytes of data (heap and private writable mappings) per process

@@ -1,16 +1,17 @@
-"""A long-lived nbgrader process per grading worker: one autograde per request.
+"""Long-lived nbgrader processes: one nbgrader command per request.
 
 Starting ``nbgrader autograde`` for every submission costs a Python start and the import of
 nbgrader, nbconvert, SQLAlchemy and friends — longer than grading a small notebook.  So each
-worker of a batch starts one trusted process (:func:`serve`) that imports all that once and
-then autogrades submission after submission in its course folder, reading one JSON request
-per line and answering one JSON line.
+worker of a batch keeps one trusted process (:func:`serve`) that imports all that once and
+then runs ``autograde`` (or ``generate_assignment``) request after request, one JSON line in,
+one JSON line out.  A batch starts its processes ahead of time (:func:`prestart`), so they
+import nbgrader while the batch prepares, and the first of them generates the assignment.
 
 This process never runs student code itself: nbgrader starts a fresh (sandboxed) kernel for
 every notebook, and the kernel's whole sandbox dies with this process (``--die-with-parent``).
-:class:`AutogradeWorker` is the grader's side.  It enforces the per-submission time limit: a
-submission that overruns it gets its worker killed (process group and sandbox included) and
-the next submission gets a new worker, so a stuck notebook costs only its own row.
+:class:`NbgraderProcess` is the grader's side.  It enforces the per-submission time limit: a
+submission that overruns it gets its process killed (process group and sandbox included) and
+the next submission gets a new one, so a stuck notebook costs only its own row.
 """
 from __future__ import annotations
 
@@ -18,14 +19,16 @@ import json
 import logging
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import IO
 
-from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
 # The parent reads answers from this file descriptor, not stdout: nothing that nbgrader or a
@@ -34,62 +37,89 @@ ANSWER_FD_ENV = "DLBOOK_WORKER_ANSWER_FD"
 LOG_LIMIT = 20_000  # characters of nbgrader's log kept per request
 
 
-def _autograde(config: Config, assignment: str, student: str) -> dict:
-    """Run nbgrader's Autograde converter in this process, as ``nbgrader autograde --force`` does."""
-    from nbgrader.converters import Autograde
+def _convert(request: dict) -> dict:
+    """Run one nbgrader converter in this process, as its command line would (``--force``)."""
+    from nbgrader.converters import Autograde, GenerateAssignment
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.utils import capture_log
 
+    course_root = Path(request["course"])
+    os.chdir(course_root)
+    # Read when nbgrader looks for the kernelspec and puts the kernel's sockets.
+    os.environ.update(request.get("env", {}))
+    # The course folder's own nbgrader_config.py: the settings `nbgrader ...` would use there.
+    config = PyFileConfigLoader("nbgrader_config.py", str(course_root)).load_config()
     coursedir = CourseDirectory(config=config)
-    coursedir.assignment_id = assignment
-    coursedir.student_id = student
-    converter = Autograde(coursedir=coursedir, config=config)
+    coursedir.assignment_id = request["assignment"]
+    if request["command"] == "autograde":
+        coursedir.student_id = request["student"]
+        converter = Autograde(coursedir=coursedir, config=config)
+        converter.create_student = True
+    elif request["command"] == "generate_assignment":
+        converter = GenerateAssignment(coursedir=coursedir, config=config)
+    else:
+        raise ValueError(f"unknown command {request['command']!r}")
     converter.force = True
-    converter.create_student = True
     converter.log.setLevel(logging.WARNING)
     result = capture_log(converter)
     return {"success": bool(result["success"]),
             "log": (result.get("log", "") + result.get("error", ""))[-LOG_LIMIT:]}
 
 
-def serve(course_root: Path) -> None:
-    """Answer autograde requests from stdin until it closes."""
+def _alembic_head() -> str:
+    """The gradebook schema's revision, read in this process (what ``alembic heads`` prints first)."""
+    from alembic.script import ScriptDirectory
+    from nbgrader.dbutil import ALEMBIC_DIR
+
+    return ScriptDirectory(ALEMBIC_DIR).get_current_head()
+
+
+def serve() -> None:
+    """Answer nbgrader requests from stdin until it closes."""
     answers: IO[str] = os.fdopen(int(os.environ[ANSWER_FD_ENV]), "w", buffering=1)
-    os.chdir(course_root)
-    # The course folder's own nbgrader_config.py: the settings `nbgrader autograde` would use.
-    config = PyFileConfigLoader("nbgrader_config.py", str(course_root)).load_config()
+    # Import the heavy part now: a process started ahead of time is ready when work arrives.
+    import nbgrader.api
+    import nbgrader.converters  # noqa: F401
+
+    # nbgrader asks a new `alembic` process for this constant whenever it creates a gradebook
+    # (about 2 s, as long as the rest of generate_assignment); the answer is the same.
+    nbgrader.api.get_alembic_version = _alembic_head
+
     for line in sys.stdin:
-        request = json.loads(line)
         try:
-            answer = _autograde(config, request["assignment"], request["student"])
-        except Exception as err:  # noqa: BLE001 - report, keep serving the next submission
+            answer = _convert(json.loads(line))
+        except Exception as err:  # noqa: BLE001 - report, keep serving the next request
             answer = {"success": False, "log": f"{type(err).__name__}: {err}"}
         answers.write(json.dumps(answer) + "\n")
 
 
-class AutogradeWorker:
+class NbgraderProcess:
     """The grader's handle on one :func:`serve` process, restarted after a time-out or crash."""
 
-    def __init__(self, course_root: Path, env: dict[str, str]) -> None:
-        self.course_root = course_root
-        self.env = env
+    def __init__(self) -> None:
         self.process: subprocess.Popen | None = None
         self._answers: int | None = None
         self._buffer = b""
+        self._log_dir: str | None = None
 
-    def _start(self) -> None:
+    def start(self) -> "NbgraderProcess":
+        """Start the process unless it runs; it imports nbgrader while the caller goes on."""
+        if self.process is not None and self.process.poll() is None:
+            return self
+        self.stop()
         read_end, write_end = os.pipe()
-        env = {**os.environ, **self.env, ANSWER_FD_ENV: str(write_end)}
+        env = {**os.environ, ANSWER_FD_ENV: str(write_end)}
         # nbgrader runs `alembic` (gradebook migrations) from PATH: use this environment's.
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-        log = open(self.course_root / "worker.log", "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "autograder.worker", str(self.course_root)],
-            stdin=subprocess.PIPE, stdout=log, stderr=log, pass_fds=(write_end,), env=env,
-            cwd=self.course_root, start_new_session=True)
-        log.close()
+        # nbgrader's and the kernels' own output (bounded in the sandbox by its file size limit).
+        self._log_dir = tempfile.mkdtemp(prefix="dlbook-nbgrader-")
+        with open(Path(self._log_dir) / "nbgrader.log", "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "autograder.worker"], stdin=subprocess.PIPE, stdout=log, stderr=log,
+                pass_fds=(write_end,), env=env, cwd=self._log_dir, start_new_session=True)
         os.close(write_end)
         self._answers, self._buffer = read_end, b""
+        return self
 
     def _read_answer(self, deadline: float) -> dict | None:
         assert self._answers is not None
@@ -106,15 +136,12 @@ class AutogradeWorker:
         line, self._buffer = self._buffer.split(b"\n", 1)
         return json.loads(line)
 
-    def autograde(self, assignment: str, student: str, timeout: float) -> subprocess.CompletedProcess:
-        """Autograde one submission; the result looks like that of ``nbgrader autograde``."""
-        if self.process is None or self.process.poll() is not None:
-            self.stop()
-            self._start()
+    def _request(self, request: dict, timeout: float) -> subprocess.CompletedProcess:
+        self.start()
         assert self.process is not None and self.process.stdin is not None
-        command = ["autograde", assignment, f"--student={student}"]
+        command = [request["command"], request["assignment"]]
         try:
-            self.process.stdin.write(json.dumps({"assignment": assignment, "student": student}).encode() + b"\n")
+            self.process.stdin.write(json.dumps(request).encode() + b"\n")
             self.process.stdin.flush()
             answer = self._read_answer(time.monotonic() + timeout)
         except (BrokenPipeError, OSError) as err:
@@ -123,11 +150,24 @@ class AutogradeWorker:
             self.stop()
             return subprocess.CompletedProcess(command, -9, "", f"timed out after {timeout:.0f} s")
         if not answer["success"]:
-            self.stop()  # its state is unknown after a failure: the next submission gets a new one
+            self.stop()  # its state is unknown after a failure: the next request gets a new one
         return subprocess.CompletedProcess(command, 0 if answer["success"] else 1, "", answer["log"])
 
+    def autograde(self, course_root: Path, env: dict[str, str], assignment: str, student: str,
+                  timeout: float) -> subprocess.CompletedProcess:
+        """``nbgrader autograde ASSIGNMENT --student STUDENT --force`` in ``course_root``, with ``env`` set."""
+        return self._request({"command": "autograde", "course": str(course_root), "env": env,
+                              "assignment": assignment, "student": student}, timeout)
+
+    def generate_assignment(self, course_root: Path, assignment: str, timeout: float = 600) -> None:
+        """``nbgrader generate_assignment ASSIGNMENT --force`` in ``course_root``; raises when it fails."""
+        result = self._request({"command": "generate_assignment", "course": str(course_root),
+                                "assignment": assignment}, timeout)
+        if result.returncode != 0:
+            raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n{result.stderr[-3000:]}")
+
     def stop(self) -> None:
-        """End the worker and everything it started (its kernel's sandbox dies with it)."""
+        """End the process and everything it started (a kernel's sandbox dies with it)."""
         if self.process is not None:
             if self.process.poll() is None:
                 try:
@@ -141,7 +181,42 @@ class AutogradeWorker:
         if self._answers is not None:
             os.close(self._answers)
             self._answers = None
+        if self._log_dir is not None:
+            shutil.rmtree(self._log_dir, ignore_errors=True)
+            self._log_dir = None
+
+
+# Processes started ahead of need (:func:`prestart`), taken by the workers that come next.
+_spares: list[NbgraderProcess] = []
+_spares_lock = threading.Lock()
+
+
+def prestart(count: int) -> None:
+    """Start ``count`` processes now, so they import nbgrader while the batch prepares."""
+    with _spares_lock:
+        _spares.extend(NbgraderProcess().start() for _ in range(count))
+
+
+def take() -> NbgraderProcess:
+    """A started process: a spare if there is one, else a new one."""
+    with _spares_lock:
+        if _spares:
+            return _spares.pop(0)
+    return NbgraderProcess().start()
+
+
+def give_back(process: NbgraderProcess) -> None:
+    """Return a process taken with :func:`take` that another worker may use."""
+    with _spares_lock:
+        _spares.append(process)
+
+
+def stop_spares() -> None:
+    with _spares_lock:
+        spares, _spares[:] = list(_spares), []
+    for process in spares:
+        process.stop()
 
 
 if __name__ == "__main__":
-    serve(Path(sys.argv[1]).resolve())
+    serve()
