@@ -25,6 +25,7 @@ from autograder.grading import GradeRow, Reference, empty_row, forget_earlier_at
 from autograder.jobs import CourseSpec, Outcome, grade_job, reference_job, stop_workers
 from autograder.merge import SubmissionRecord, write_submission
 from autograder.nbgrader_run import CourseFolder
+from autograder.nbgrader_config import CELL_TIMEOUT_S
 from autograder.sandbox import MEMORY_LIMIT, SUBMISSION_TIMEOUT_S
 from autograder.submissions import Submission, discover, restore_grading_metadata
 from autograder import worker as nbgrader_processes
@@ -114,12 +115,13 @@ def _runner(spec: CourseSpec, workers: int, scheduler: str | None, scratch: Path
 def grade_batch(root: Path, assignment: str, submissions_dir: Path, out_dir: Path,
                 timeout: float = SUBMISSION_TIMEOUT_S, progress: Callable[[GradeRow], None] | None = None,
                 workers: int = 1, sandbox: bool = True, scheduler: str | None = None,
-                memory_limit: int = MEMORY_LIMIT) -> list[GradeRow]:
+                memory_limit: int = MEMORY_LIMIT, cell_timeout: int = CELL_TIMEOUT_S) -> list[GradeRow]:
     """Grade every submission in ``submissions_dir``; write the gradebook, CSV and feedback.
 
     ``workers`` submissions are graded at once on this machine, or, with ``scheduler`` (a
     Dask scheduler address), as many as the cluster's workers have threads.  Each process of
-    a submission may use ``memory_limit`` bytes of data.
+    a submission may use ``memory_limit`` bytes of data; a submission may take ``timeout``
+    seconds, one cell ``cell_timeout`` seconds.
     """
     notebooks = source_notebooks(root, assignment)
     alternatives = tracks(root, assignment)
@@ -130,64 +132,62 @@ def grade_batch(root: Path, assignment: str, submissions_dir: Path, out_dir: Pat
     # nbgrader processes for the local workers start importing now; the first generates the assignment.
     nbgrader_processes.prestart(workers if scheduler is None else 1)
     try:
-        return _grade(root, assignment, notebooks, cells, submissions, out_dir, timeout, progress, workers,
-                      sandbox, scheduler, memory_limit)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        course = CourseFolder.create(out_dir / "course", out_dir / "gradebook.db",
+                                     root / "solutions", assignment, sandbox, cell_timeout)
+        generator = nbgrader_processes.take()
+        try:
+            generator.generate_assignment(course.root, assignment)
+        finally:
+            nbgrader_processes.give_back(generator)
+        spec = CourseSpec.of(course, assignment, memory_limit)
+        # What the students received (nbgrader's release, checksums included): the metadata to restore.
+        released = {path.name: nbformat.read(course.root / "release" / assignment / path.name, 4)
+                    for path in notebooks}
+        writer = _Writer(course, assignment, cells, out_dir, progress)
+        with _runner(spec, workers, scheduler, out_dir / "workers") as run:
+            rows = _grade_all(run, writer, submissions, released, timeout)
     finally:
         nbgrader_processes.stop_spares()
-
-
-def _grade(root: Path, assignment: str, notebooks: list[Path], cells: list[GradedCell],
-           submissions: list[Submission], out_dir: Path, timeout: float,
-           progress: Callable[[GradeRow], None] | None, workers: int, sandbox: bool, scheduler: str | None,
-           memory_limit: int) -> list[GradeRow]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    course = CourseFolder.create(out_dir / "course", out_dir / "gradebook.db",
-                                 root / "solutions", assignment, sandbox)
-    generator = nbgrader_processes.take()
-    try:
-        generator.generate_assignment(course.root, assignment)
-    finally:
-        nbgrader_processes.give_back(generator)
-    spec = CourseSpec.of(course, assignment, memory_limit)
-    # What the students received (nbgrader's release, checksums included): the metadata to restore.
-    released = {path.name: nbformat.read(course.root / "release" / assignment / path.name, 4) for path in notebooks}
-    rows: dict[int, GradeRow] = {}
-    notes: dict[int, list[str]] = {}
-    with _runner(spec, workers, scheduler, out_dir / "workers") as run:
-        # The reference runs alongside the first submissions; their points are decided here,
-        # in the writer, once it is known.
-        reference_future = run.submit(reference_job, run.spec, run.base, timeout)
-        futures = {}
-        for index, submission in enumerate(submissions):
-            if submission.problem:
-                rows[index] = empty_row(submission.student_id, assignment, cells,
-                                        f"not graded: {submission.problem}")
-                continue
-            files, notes[index] = _prepared(submission, released)
-            futures[run.submit(grade_job, run.spec, run.base, submission.student_id, files, timeout)] = index
-        for index in sorted(rows):  # rows decided without running anything
-            _finish(course, rows[index], None, {}, cells, out_dir, progress)
-        reference: Reference | None = None
-        waiting: list[tuple[int, Future]] = []
-        try:
-            for future in run.completed([reference_future, *futures]):
-                if future is reference_future:
-                    reference = future.result()  # ReferenceFailed ends the batch
-                    ready, waiting = waiting, []
-                else:
-                    ready = [(futures[future], future)]
-                    if reference is None:
-                        waiting += ready
-                        continue
-                for index, done in ready:
-                    rows[index] = _scored(course, done, reference, assignment, submissions[index].student_id, cells,
-                                          notes[index], out_dir, progress)
-        except BaseException:
-            run.cancel(futures)
-            raise
     ordered = [rows[i] for i in range(len(submissions))]
     write_csv(ordered, cells, out_dir / "grades.csv")
     return ordered
+
+
+def _grade_all(run: _Runner, writer: "_Writer", submissions: list[Submission],
+               released: dict[str, nbformat.NotebookNode], timeout: float) -> dict[int, GradeRow]:
+    """Submit every job, then record the results as they come (the reference first)."""
+    rows: dict[int, GradeRow] = {}
+    notes: dict[int, list[str]] = {}
+    # The reference runs alongside the first submissions; their points are decided here,
+    # in the writer, once it is known.
+    reference_future = run.submit(reference_job, run.spec, run.base, timeout)
+    futures = {}
+    for index, submission in enumerate(submissions):
+        if submission.problem:
+            rows[index] = writer.finish(writer.empty(submission.student_id, f"not graded: {submission.problem}"))
+            continue
+        files, notes[index] = _prepared(submission, released)
+        futures[run.submit(grade_job, run.spec, run.base, submission.student_id, files, timeout)] = index
+    reference: Reference | None = None
+    waiting: list[Future] = []
+    try:
+        for future in run.completed([reference_future, *futures]):
+            if future is reference_future:
+                reference = future.result()  # ReferenceFailed ends the batch
+                ready, waiting = waiting, []
+            elif reference is None:
+                waiting.append(future)
+                continue
+            else:
+                ready = [future]
+            for done in ready:
+                index = futures[done]
+                rows[index] = writer.scored(done, reference, submissions[index].student_id, notes[index])
+    except BaseException:
+        run.cancel(futures)
+        raise
+    return rows
 
 
 def _prepared(submission: Submission, released: dict[str, nbformat.NotebookNode]
@@ -201,29 +201,38 @@ def _prepared(submission: Submission, released: dict[str, nbformat.NotebookNode]
     return files, notes
 
 
-def _scored(course: CourseFolder, future: Any, reference: Reference, assignment: str, student: str,
-            cells: list[GradedCell], notes: list[str], out_dir: Path,
-            progress: Callable[[GradeRow], None] | None) -> GradeRow:
-    """Decide one finished job's points and record them."""
-    try:
-        outcome: Outcome = future.result()
-        row, record = score(outcome.execution, reference, assignment, cells, notes, course.sandbox)
-        files = outcome.files
-    except Exception as err:  # noqa: BLE001 - a bug of ours or a lost worker costs one row
-        row, record, files = empty_row(student, assignment, cells,
-                                       f"not graded: internal error ({type(err).__name__}: {err})"), None, {}
-    return _finish(course, row, record, files, cells, out_dir, progress)
+@dataclass
+class _Writer:
+    """The batch's single writer: decides each result's points and records them."""
 
+    course: CourseFolder
+    assignment: str
+    cells: list[GradedCell]
+    out_dir: Path
+    progress: Callable[[GradeRow], None] | None
 
-def _finish(course: CourseFolder, row: GradeRow, record: SubmissionRecord | None,
-            files: dict[str, dict[str, bytes]], cells: list[GradedCell], out_dir: Path,
-            progress: Callable[[GradeRow], None] | None) -> GradeRow:
-    try:
-        autograded = _publish(course, row, record, files)
-        write_feedback(row, cells, autograded, out_dir / "feedback" / f"{row.student_id}.html")
-    except Exception as err:  # noqa: BLE001 - one row's bookkeeping must not stop the batch
-        row.status = f"not graded: internal error while recording the result ({err})"
-        row.score, row.parts = 0.0, {c.grade_id: 0.0 for c in cells}
-    if progress:
-        progress(row)
-    return row
+    def empty(self, student: str, status: str) -> GradeRow:
+        return empty_row(student, self.assignment, self.cells, status)
+
+    def scored(self, future: Any, reference: Reference, student: str, notes: list[str]) -> GradeRow:
+        """Decide one finished job's points against ``reference`` and record them."""
+        try:
+            outcome: Outcome = future.result()
+            row, record = score(outcome.execution, reference, self.assignment, self.cells, notes,
+                                self.course.sandbox)
+            files = outcome.files
+        except Exception as err:  # noqa: BLE001 - a bug of ours or a lost worker costs one row
+            row, record, files = self.empty(student, f"not graded: internal error ({type(err).__name__}: {err})"), None, {}
+        return self.finish(row, record, files)
+
+    def finish(self, row: GradeRow, record: SubmissionRecord | None = None,
+               files: dict[str, dict[str, bytes]] | None = None) -> GradeRow:
+        try:
+            autograded = _publish(self.course, row, record, files or {})
+            write_feedback(row, self.cells, autograded, self.out_dir / "feedback" / f"{row.student_id}.html")
+        except Exception as err:  # noqa: BLE001 - one row's bookkeeping must not stop the batch
+            row.status = f"not graded: internal error while recording the result ({err})"
+            row.score, row.parts = 0.0, {c.grade_id: 0.0 for c in self.cells}
+        if self.progress:
+            self.progress(row)
+        return row

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from autograder import worker as nbgrader_processes
 from autograder.export import FORMATS
+from autograder.nbgrader_config import CELL_TIMEOUT_S
 from autograder.sandbox import MEMORY_LIMIT, SUBMISSION_TIMEOUT_S, check_sandbox
 
 if TYPE_CHECKING:
@@ -36,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="output folder: gradebook.db, grades.csv, feedback/")
     grade.add_argument("--timeout", type=float, default=SUBMISSION_TIMEOUT_S,
                        help="seconds allowed for one submission (default %(default)s)")
+    grade.add_argument("--cell-timeout", type=int, default=CELL_TIMEOUT_S, metavar="SECONDS",
+                       help="seconds one cell may run before it is interrupted; a kernel that ignores the "
+                            "interrupt is restarted (default %(default)s)")
     grade.add_argument("--unsafe", action="store_true",
                        help="run student code without the bubblewrap sandbox (only for code you trust)")
     grade.add_argument("--workers", type=int, default=1,
@@ -112,7 +116,7 @@ def _run(args: argparse.Namespace) -> int:
         rows = grade_batch(root, args.assignment, args.submissions, args.out,
                            timeout=args.timeout, progress=progress, workers=args.workers,
                            sandbox=not args.unsafe, scheduler=args.scheduler,
-                           memory_limit=int(args.memory_limit * 2**30))
+                           memory_limit=int(args.memory_limit * 2**30), cell_timeout=args.cell_timeout)
         progress.bar.close()
         failed = sum(not row.status.startswith("graded") for row in rows)
         print(f"done: {len(rows)} submission(s), {len(rows) - failed} graded, {failed} not graded; "

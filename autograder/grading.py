@@ -21,6 +21,7 @@ from nbgrader.api import Gradebook, MissingEntry
 
 from autograder.assignments import GradedCell
 from autograder.merge import SubmissionRecord, read_submission
+from autograder.preprocessors import RESTART_MARKER
 from autograder.recorded_checks import Site, decide, notebook_sites, read_records, records_path
 from autograder.sandbox import MEMORY_LIMIT, kernel_environment, write_kernelspec
 from autograder.worker import NbgraderProcess
@@ -90,7 +91,7 @@ class Worker:
         # Unix socket paths are limited to about 100 bytes, so the sockets live in a short
         # private folder, not under a course folder that may be nested deeply.
         runtime_dir = Path(tempfile.mkdtemp(prefix="dlbook-grading-"))
-        course = CourseFolder.configure(course.root, course.db_path, course.sandbox, runtime_dir)
+        course = CourseFolder.configure(course.root, course.db_path, course.sandbox, runtime_dir, course.cell_timeout)
         env = {RECORDS_DIR_ENV: str(runtime_dir)}
         if course.sandbox:
             env.update(kernel_environment(course.root / "jupyter", runtime_dir))
@@ -179,6 +180,10 @@ def run_submission(worker: Worker, assignment: str, student: str, files: dict[st
     result, records = _execute(worker, assignment, student, files, timeout)
     names = [Path(name).stem for name in files]
     notes = []
+    restarts = [line.split(RESTART_MARKER, 1)[1].strip() for line in result.stderr.splitlines()
+                if RESTART_MARKER in line]
+    if restarts:
+        notes.append(f"kernel restarted {len(restarts)}x, first because {restarts[0]}")
     if result.returncode != 0:
         if not any(records.values()):
             return Execution(student, names, records, None,

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 from autograder.grading import Execution, Reference, Worker, forget_earlier_attempt, run_reference, run_submission
+from autograder.nbgrader_config import CELL_TIMEOUT_S
 from autograder.nbgrader_run import CourseFolder
 from autograder.sandbox import MEMORY_LIMIT
 
@@ -38,16 +39,18 @@ class CourseSpec:
     sources: tuple[tuple[str, bytes], ...]  # path under source/<assignment> → content
     gradebook: bytes
     memory_limit: int = MEMORY_LIMIT  # bytes per sandboxed process
+    cell_timeout: int = CELL_TIMEOUT_S  # seconds per cell
 
     @classmethod
     def of(cls, course: CourseFolder, assignment: str, memory_limit: int = MEMORY_LIMIT) -> "CourseSpec":
         folder = course.root / "source" / assignment
         sources = tuple((p.relative_to(folder).as_posix(), p.read_bytes())
                         for p in sorted(folder.rglob("*")) if p.is_file())
-        return cls(assignment, course.sandbox, sources, course.db_path.read_bytes(), memory_limit)
+        return cls(assignment, course.sandbox, sources, course.db_path.read_bytes(), memory_limit,
+                   course.cell_timeout)
 
     def key(self) -> str:
-        digest = hashlib.sha256(f"{self.assignment}\0{self.sandbox}\0{self.memory_limit}".encode())
+        digest = hashlib.sha256(f"{self.assignment}\0{self.sandbox}\0{self.memory_limit}\0{self.cell_timeout}".encode())
         for name, content in self.sources:
             digest.update(name.encode() + b"\0" + hashlib.sha256(content).digest())
         digest.update(hashlib.sha256(self.gradebook).digest())
@@ -57,14 +60,14 @@ class CourseSpec:
         return {name: content for name, content in self.sources if "/" not in name and name.endswith(".ipynb")}
 
     def materialise(self, root: Path) -> CourseFolder:
-        """Write this course into the empty folder ``root``."""
+        """Write this course into the empty folder ``root`` (its nbgrader_config.py is the worker's)."""
         for name, content in self.sources:
             path = root / "source" / self.assignment / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(content)
         db_path = root.parent / f"{root.name}.gradebook.db"
         db_path.write_bytes(self.gradebook)
-        return CourseFolder.configure(root, db_path, self.sandbox)
+        return CourseFolder(root.resolve(), db_path.resolve(), self.sandbox, self.cell_timeout)
 
 
 _lock = threading.Lock()

@@ -14,7 +14,8 @@ CELL_TIMEOUT_S = 120
 
 
 def configure(c: Any, course_root: Path | str, db_path: Path | str, course_id: str = "dlbook",
-              sandbox: bool = False, runtime_dir: Path | str | None = None) -> None:
+              sandbox: bool = False, runtime_dir: Path | str | None = None,
+              cell_timeout: int = CELL_TIMEOUT_S) -> None:
     """Fill an nbgrader/traitlets config object ``c`` for a course folder.
 
     With ``sandbox=True`` notebooks run in the ``dlbook-sandbox`` kernel (see
@@ -34,7 +35,7 @@ def configure(c: Any, course_root: Path | str, db_path: Path | str, course_id: s
     c.CourseDirectory.submitted_directory = "submitted"
     c.CourseDirectory.autograded_directory = "autograded"
     c.CourseDirectory.feedback_directory = "feedback"
-    c.Execute.timeout = CELL_TIMEOUT_S
+    c.Execute.timeout = int(cell_timeout)
     # A busy grading machine can take a while to start a kernel (TensorFlow, a sandbox).
     c.Execute.startup_timeout = 180
     c.Execute.interrupt_on_timeout = True

@@ -14,10 +14,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.nbgrader_config import CELL_TIMEOUT_S
+
 CONFIG_TEMPLATE = '''\
 # Written by the course autograder; see autograder/nbgrader_config.py.
 from autograder.nbgrader_config import configure
-configure(get_config(), {root!r}, {db!r}, sandbox={sandbox!r}, runtime_dir={runtime!r})
+configure(get_config(), {root!r}, {db!r}, sandbox={sandbox!r}, runtime_dir={runtime!r},
+          cell_timeout={cell_timeout!r})
 '''
 
 
@@ -26,21 +29,22 @@ class CourseFolder:
     root: Path
     db_path: Path
     sandbox: bool = False
+    cell_timeout: int = CELL_TIMEOUT_S  # seconds one cell may run before it is interrupted
 
     @classmethod
     def create(cls, root: Path, db_path: Path, solutions: Path, assignment: str,
-               sandbox: bool = False) -> "CourseFolder":
+               sandbox: bool = False, cell_timeout: int = CELL_TIMEOUT_S) -> "CourseFolder":
         """Make ``root`` a course folder whose source is a copy of ``solutions/<assignment>``."""
         source = root / "source" / assignment
         if source.exists():
             shutil.rmtree(source)
         shutil.copytree(solutions / assignment, source,
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-        return cls.configure(root, db_path, sandbox)
+        return cls.configure(root, db_path, sandbox, cell_timeout=cell_timeout)
 
     @classmethod
     def configure(cls, root: Path, db_path: Path, sandbox: bool = False,
-                  runtime_dir: Path | None = None) -> "CourseFolder":
+                  runtime_dir: Path | None = None, cell_timeout: int = CELL_TIMEOUT_S) -> "CourseFolder":
         """Write ``root``'s nbgrader_config.py (its ``source/`` is the caller's business).
 
         ``runtime_dir`` holds a sandboxed kernel's sockets (default ``root/runtime``).
@@ -48,8 +52,8 @@ class CourseFolder:
         root.mkdir(parents=True, exist_ok=True)
         (root / "nbgrader_config.py").write_text(CONFIG_TEMPLATE.format(
             root=str(root.resolve()), db=str(db_path.resolve()), sandbox=sandbox,
-            runtime=str(runtime_dir) if runtime_dir else None))
-        return cls(root.resolve(), db_path.resolve(), sandbox)
+            runtime=str(runtime_dir) if runtime_dir else None, cell_timeout=cell_timeout))
+        return cls(root.resolve(), db_path.resolve(), sandbox, cell_timeout)
 
     def run(self, *args: str, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         """Run ``nbgrader ARGS`` in this folder; never raises for nbgrader's own failures."""

@@ -1,16 +1,24 @@
 """nbgrader preprocessors of the course's grading pipeline."""
 from __future__ import annotations
 
+import copy
 import json
+from queue import Empty
+from time import monotonic
 from typing import Any
 
 import nbformat
+from jupyter_core.utils import ensure_async, run_sync
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets import Integer
+from nbgrader.utils import is_grade, is_solution
+from traitlets import Float, Integer
 
 ERROR_TEXT_LIMIT = 2_000  # characters kept of an error message or traceback line
+# nbgrader's log line that tells the grader (not the student) a kernel was restarted.
+RESTART_MARKER = "dlbook-grader: kernel restarted:"
 
 
 class StderrIsNotFailure(NbGraderPreprocessor):
@@ -34,20 +42,90 @@ class StderrIsNotFailure(NbGraderPreprocessor):
 
 
 class BoundedExecute(Execute):
-    """nbgrader's ``Execute``, keeping at most ``output_limit`` bytes of output per cell.
+    """nbgrader's ``Execute`` with bounded output, and a kernel restart instead of a lost notebook.
 
-    A kernel can print megabytes on a single line, or for the whole cell time limit; the
-    grader must not hold all of it in memory and write it into the autograded notebook and
-    the feedback.  Past the limit, one note replaces the rest of the cell's output.  Errors
-    are kept (shortened), so a failed cell still shows what failed.
+    Output: a kernel can print megabytes on a single line, or for the whole cell time limit;
+    past ``output_limit`` bytes one note replaces the rest of the cell's output.  Errors are
+    kept (shortened), so a failed cell still shows what failed.
+
+    Restarts: a cell that overruns the time limit is interrupted (SIGINT), as in nbgrader.  A
+    kernel that does not answer within ``interrupt_grace`` seconds after that (SIGINT ignored,
+    stuck in C code), or that died (``os._exit``, a segfault, the memory limit), is killed and
+    started again; the code cells run so far, except test cells and the cells that caused a
+    restart, run again silently to rebuild the state, and execution goes on with the next
+    cell.  So one broken part costs that part, not every part after it.
     """
 
     output_limit = Integer(2_000_000, help="bytes of output kept per cell").tag(config=True)
+    interrupt_grace = Float(5.0, help="seconds a kernel gets to stop after an interrupt").tag(config=True)
+    max_restarts = Integer(3, help="kernel restarts per notebook before it stops").tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None) -> tuple[NotebookNode, Any]:
+        self._replayable: list[int] = []  # cells to run again after a restart
+        self._restarts = 0
+        return super().preprocess(nb, resources, km)
 
     def preprocess_cell(self, cell: NotebookNode, resources: ResourcesDict, cell_index: int
                         ) -> tuple[NotebookNode, ResourcesDict]:
-        self._bytes_used, self._truncated = 0, False
-        return super().preprocess_cell(cell, resources, cell_index)
+        self._bytes_used, self._truncated, self._timed_out = 0, False, False
+        try:
+            cell, resources = super().preprocess_cell(cell, resources, cell_index)
+        except DeadKernelError:
+            self._restart(cell, cell_index, "the kernel died (a crash, os._exit or the memory limit)")
+            return cell, self.resources
+        except CellTimeoutError:  # interrupted, and no end of its output came either
+            self._timed_out = True
+            cell.outputs.append(nbformat.v4.new_output(
+                "error", ename="CellTimeoutError", evalue=f"no result within {self.timeout} s",
+                traceback=[f"CellTimeoutError: this cell ran past the {self.timeout} s limit"]))
+        if self._timed_out:
+            if not run_sync(self._async_kernel_answers)():
+                self._restart(cell, cell_index, f"a cell ran past the {self.timeout} s limit and ignored the interrupt")
+        elif cell.cell_type == "code" and not (is_grade(cell) and not is_solution(cell)):
+            self._replayable.append(cell_index)
+        return cell, resources
+
+    async def _async_handle_timeout(self, timeout: int, cell: NotebookNode | None = None) -> None | dict[str, Any]:
+        self._timed_out = True
+        return await super()._async_handle_timeout(timeout, cell)
+
+    async def _async_kernel_answers(self) -> bool:
+        """Whether the kernel answers a request within the grace period (it is not stuck)."""
+        assert self.kc is not None
+        msg_id = self.kc.kernel_info()
+        deadline = monotonic() + self.interrupt_grace
+        while (left := deadline - monotonic()) > 0:
+            try:
+                reply = await ensure_async(self.kc.shell_channel.get_msg(timeout=left))
+            except Empty:
+                return False
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return True
+        return False
+
+    def _restart(self, cell: NotebookNode, cell_index: int, why: str) -> None:
+        self._restarts += 1
+        if self._restarts > self.max_restarts:
+            raise DeadKernelError(f"{why}; no restarts left ({self.max_restarts} used)")
+        where = cell.metadata.get("nbgrader", {}).get("grade_id") or f"number {cell_index + 1}"
+        self.log.warning("%s %s (in cell %s)", RESTART_MARKER, why, where)
+        cell.outputs.append(nbformat.v4.new_output(
+            "error", ename="KernelRestarted", evalue=why,
+            traceback=[f"KernelRestarted: {why}; the grader restarted the kernel, ran the earlier "
+                       "cells again and went on with the next cell"]))
+        run_sync(self._async_restart)()
+
+    async def _async_restart(self) -> None:
+        assert self.km is not None and self.kc is not None
+        self.kc.stop_channels()
+        await ensure_async(self.km.restart_kernel(now=True))
+        await self.async_start_new_kernel_client()
+        for index in self._replayable:
+            self._timed_out = False
+            scratch = copy.deepcopy(self.nb.cells[index])  # outputs of the replay are thrown away
+            await self.async_execute_cell(scratch, index, store_history=False)
+            if self._timed_out:
+                raise DeadKernelError("a cell timed out again while the grader replayed it after a restart")
 
     def output(self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None,
                cell_index: int) -> NotebookNode | None:

@@ -192,9 +192,9 @@ _spares_lock = threading.Lock()
 
 
 def prestart(count: int) -> None:
-    """Start ``count`` processes now, so they import nbgrader while the batch prepares."""
+    """Have ``count`` spare processes started now, so they import nbgrader while the batch prepares."""
     with _spares_lock:
-        _spares.extend(NbgraderProcess().start() for _ in range(count))
+        _spares.extend(NbgraderProcess().start() for _ in range(count - len(_spares)))
 
 
 def take() -> NbgraderProcess:

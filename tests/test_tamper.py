@@ -38,19 +38,23 @@ def graded(tmp_path_factory) -> dict:
     solution = nbformat.read(tiny_course.make_course(root), 4)
     subs = root / "subs"
     cases = {name: tiny_course.with_answer(solution, "double", code) for name, code in ATTACKS.items()}
-    # Dies in the middle: the part before the crash must keep its points.
+    # Dies in the middle of a test (only on the hidden input): the kernel is restarted, the
+    # earlier cells run again (so `_factor` exists) and the next part is graded as usual.
     cases["exits_early"] = tiny_course.with_answer(
-        solution, "square", "import os\ndef square(x):\n    return x * x\nos._exit(3)")
-    # Ignores interrupts and never finishes: the time limit ends it, the batch goes on.
+        tiny_course.with_answer(solution, "double", "import os\n_factor = 1\ndef double(x):\n"
+                                                    "    if x == -21.5:\n        os._exit(3)\n    return 2 * x"),
+        "square", "def square(x):\n    return x * x * _factor")
+    # Ignores interrupts and never finishes: killed after the cell limit and the grace period,
+    # restarted, and the next part still counts.
     cases["stuck"] = tiny_course.with_answer(
-        solution, "square", "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-                            "def square(x):\n    return x * x\nwhile True:\n    pass")
+        solution, "double", "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                            "def double(x):\n    return 2 * x\nwhile True:\n    pass")
     for student, notebook in cases.items():
         (subs / student).mkdir(parents=True)
         nbformat.write(notebook, subs / student / f"{tiny_course.NAME}.ipynb")
     out = root / "out"
     code = main(["--course", str(root), "grade", tiny_course.NAME, str(subs), "--out", str(out), "--workers", "2",
-                 "--timeout", "40"])
+                 "--timeout", "60", "--cell-timeout", "3"])
     with (out / "grades.csv").open() as handle:
         return {"code": code, "rows": {row["student_id"]: row for row in csv.DictReader(handle)}, "out": out}
 
@@ -63,18 +67,20 @@ def test_attack_earns_only_the_honest_part(graded, attack: str) -> None:
     assert (row["test_double"], row["test_square"], row["score"]) == ("0", "3", "3"), row
 
 
-def test_a_crash_costs_only_what_came_after_it(graded) -> None:
+def test_a_crash_costs_only_the_part_that_crashed(graded) -> None:
     row = graded["rows"]["exits_early"]
-    assert row["status"].startswith("graded") and "stopped early" in row["status"], row
-    assert (row["test_double"], row["test_square"], row["score"]) == ("2", "0", "2"), row
+    assert row["status"].startswith("graded") and "kernel restarted 1x" in row["status"], row
+    assert (row["test_double"], row["test_square"], row["score"]) == ("0", "3", "3"), row
 
 
-def test_a_stuck_notebook_is_stopped_and_leaves_no_process(graded) -> None:
+def test_a_stuck_cell_is_killed_and_the_notebook_goes_on(graded) -> None:
     row = graded["rows"]["stuck"]
-    assert row["status"].startswith("graded") and "stopped early" in row["status"], row
-    assert (row["test_double"], row["test_square"]) == ("2", "0"), row
+    assert row["status"].startswith("graded") and "ignored the interrupt" in row["status"], row
+    assert (row["test_double"], row["test_square"], row["score"]) == ("0", "3", "3"), row
     leftovers = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline(p).count(str(graded["out"]))]
     assert not leftovers, "a process of the stuck submission survived"
+    page = (graded["out"] / "feedback" / "stuck.html").read_text()
+    assert "kernel restarted 1x" in page and "(in cell double)" in page
 
 
 def _cmdline(proc: Path) -> str:
