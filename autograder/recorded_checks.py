@@ -33,7 +33,6 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from nbconvert.exporters.exporter import ResourcesDict

@@ -1,13 +1,10 @@
 """Resource attacks and tampered notebooks: bounded, graded for what they solve, nothing left behind."""
 from __future__ import annotations
 
-import csv
-from pathlib import Path
 
 import nbformat
 import pytest
 
-from autograder.cli import main
 from autograder.sandbox import check_sandbox
 from tests import tiny_course
 
@@ -85,15 +82,7 @@ def graded(tmp_path_factory) -> dict:
         "duplicated_test": _duplicated_test(solution),
         "renamed_ids": _renamed_ids(solution),
     }
-    subs = root / "subs"
-    for student, notebook in cases.items():
-        (subs / student).mkdir(parents=True)
-        nbformat.write(notebook, subs / student / f"{tiny_course.NAME}.ipynb")
-    out = root / "out"
-    code = main(["--course", str(root), "grade", tiny_course.NAME, str(subs), "--out", str(out),
-                 "--workers", "2", "--timeout", "120", "--memory-limit", "1"])
-    with (out / "grades.csv").open() as handle:
-        return {"code": code, "rows": {row["student_id"]: row for row in csv.DictReader(handle)}, "out": out}
+    return tiny_course.grade_cases(root, cases, "--workers", "2", "--timeout", "120", "--memory-limit", "1")
 
 
 @pytest.mark.parametrize(("student", "double", "square"), [
@@ -123,11 +112,5 @@ def test_a_flood_of_output_is_truncated_not_kept(graded) -> None:
 
 
 def test_no_process_of_the_storm_survives(graded) -> None:
-    survivors = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and STORM_MARKER in (proc / "cmdline").read_bytes().decode(errors="ignore"):
-                survivors.append(proc.name)
-        except OSError:
-            continue
+    survivors = tiny_course.processes_with(STORM_MARKER)
     assert not survivors, f"{len(survivors)} background processes of a submission outlived grading"

@@ -1,7 +1,6 @@
 """The grading sandbox: student code reaches no secret file, no network, and leaves no process."""
 from __future__ import annotations
 
-import csv
 import os
 import socket
 from pathlib import Path
@@ -48,17 +47,6 @@ def double(x):
     return 2 * x'''
 
 
-def _processes_with(marker: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and marker in (entry / "cmdline").read_bytes().decode(errors="ignore"):
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("course")
@@ -76,14 +64,9 @@ def graded(tmp_path_factory) -> dict:
             secrets=secrets, port=listener.getsockname()[1], outside=outside)),
         "orphan": tiny_course.with_answer(solution, "double", ORPHAN.format(marker=MARKER)),
     }
-    for student, notebook in cases.items():
-        (root / "subs" / student).mkdir(parents=True)
-        nbformat.write(notebook, root / "subs" / student / f"{tiny_course.NAME}.ipynb")
-    code = main(["--course", str(root), "grade", tiny_course.NAME, str(root / "subs"), "--out", str(out)])
+    graded = tiny_course.grade_cases(root, cases)
     listener.close()
-    with (out / "grades.csv").open() as handle:
-        rows = {row["student_id"]: row for row in csv.DictReader(handle)}
-    return {"code": code, "rows": rows, "outside": Path(outside)}
+    return {**graded, "outside": Path(outside)}
 
 
 def test_no_file_network_or_write_outside_the_submission(graded) -> None:
@@ -97,7 +80,7 @@ def test_no_file_network_or_write_outside_the_submission(graded) -> None:
 def test_no_process_outlives_grading(graded) -> None:
     orphan = graded["rows"]["orphan"]
     assert float(orphan["test_double"]) == 2, orphan  # honest code still runs (subprocesses allowed)
-    leftovers = _processes_with(MARKER)
+    leftovers = tiny_course.processes_with(MARKER)
     for pid in leftovers:  # clean up before failing, so one failure does not leak into other tests
         os.kill(pid, 9)
     assert not leftovers, f"processes started by a submission survived grading: {leftovers}"

@@ -1,13 +1,10 @@
 """Attacks on the pass/fail decision: each must earn exactly what the student's code solves."""
 from __future__ import annotations
 
-import csv
-from pathlib import Path
 
 import nbformat
 import pytest
 
-from autograder.cli import main
 from autograder.sandbox import check_sandbox
 from tests import tiny_course
 
@@ -36,7 +33,6 @@ ATTACKS = {
 def graded(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("course")
     solution = nbformat.read(tiny_course.make_course(root), 4)
-    subs = root / "subs"
     cases = {name: tiny_course.with_answer(solution, "double", code) for name, code in ATTACKS.items()}
     # Dies in the middle of a test (only on the hidden input): the kernel is restarted, the
     # earlier cells run again (so `_factor` exists) and the next part is graded as usual.
@@ -49,14 +45,7 @@ def graded(tmp_path_factory) -> dict:
     cases["stuck"] = tiny_course.with_answer(
         solution, "double", "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
                             "def double(x):\n    return 2 * x\nwhile True:\n    pass")
-    for student, notebook in cases.items():
-        (subs / student).mkdir(parents=True)
-        nbformat.write(notebook, subs / student / f"{tiny_course.NAME}.ipynb")
-    out = root / "out"
-    code = main(["--course", str(root), "grade", tiny_course.NAME, str(subs), "--out", str(out), "--workers", "2",
-                 "--timeout", "60", "--cell-timeout", "3"])
-    with (out / "grades.csv").open() as handle:
-        return {"code": code, "rows": {row["student_id"]: row for row in csv.DictReader(handle)}, "out": out}
+    return tiny_course.grade_cases(root, cases, "--workers", "2", "--timeout", "60", "--cell-timeout", "3")
 
 
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
@@ -77,17 +66,10 @@ def test_a_stuck_cell_is_killed_and_the_notebook_goes_on(graded) -> None:
     row = graded["rows"]["stuck"]
     assert row["status"].startswith("graded") and "ignored the interrupt" in row["status"], row
     assert (row["test_double"], row["test_square"], row["score"]) == ("0", "3", "3"), row
-    leftovers = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline(p).count(str(graded["out"]))]
+    leftovers = tiny_course.processes_with(str(graded["out"]))
     assert not leftovers, "a process of the stuck submission survived"
     page = (graded["out"] / "feedback" / "stuck.html").read_text()
     assert "kernel restarted 1x" in page and "(in cell double)" in page
-
-
-def _cmdline(proc: Path) -> str:
-    try:
-        return (proc / "cmdline").read_bytes().decode(errors="ignore")
-    except OSError:
-        return ""
 
 
 def test_nothing_secret_in_feedback_or_logs(graded) -> None:
