@@ -186,3 +186,17 @@ def test_a_dask_cluster_gives_the_same_grades_and_one_gradebook(graded) -> None:
     assert code == 0
     _assert_same_as_serial(graded, out)
     assert not any(left.values()), f"grading folders left on the Dask workers: {left}"
+
+def test_a_solution_that_fails_its_own_tests_stops_the_batch(tmp_path: Path, capsys) -> None:
+    source = tiny_course.make_course(tmp_path)
+    solution = nbformat.read(source, 4)
+    nbformat.write(tiny_course.with_answer(solution, "square", "def square(x):\n    return x * x + 1"), source)
+    for student in ("a", "b", "c", "d"):
+        (tmp_path / "subs" / student).mkdir(parents=True)
+        nbformat.write(solution, tmp_path / "subs" / student / f"{tiny_course.NAME}.ipynb")
+    out = tmp_path / "out"
+    code = main(["--course", str(tmp_path), "grade", tiny_course.NAME, str(tmp_path / "subs"), "--out", str(out),
+                 "--workers", "2"])
+    assert code == 2
+    assert "fails its own tests: 99-tiny:test_square" in capsys.readouterr().err
+    assert not (out / "grades.csv").exists()  # no grades from a broken reference
