@@ -4,13 +4,14 @@ nbgrader starts the kernel that executes a student's notebook from a *kernelspec
 each submission the grader writes a kernelspec whose command is ``bwrap ... python -m
 ipykernel_launcher``, so the kernel (and everything the student's code starts) sees:
 
-* no network at all (a new, empty network namespace), its own PID namespace, no capabilities;
+* no network at all (a new, empty network namespace), its own PID namespace, no capabilities,
+  and (bubblewrap 0.8+) no way to create user namespaces, which would give it capabilities again;
 * the software it needs, read-only: /usr, the Python installation and its environment, and
   the ``dlbook`` package directory (not the repository around it);
 * one writable folder: the copy of this student's notebook that nbgrader executes; a private
   tmpfs as /tmp and $HOME;
 * nothing else: not solutions/ or the course folder's source/, not the gradebook, not other
-  students' work, not the instructor's home.
+  students' work, not the instructor's home; /sys (for GPUs) without its cgroup file systems.
 
 The kernel talks to nbgrader through ipykernel's IPC transport (Unix sockets in a per-worker
 runtime folder bound into the sandbox), because a sandbox without a network has no loopback
@@ -54,6 +55,21 @@ def check_sandbox() -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1)
+def blocks_nested_userns() -> bool:
+    """Whether the sandbox can be kept from creating user namespaces (bubblewrap 0.8+).
+
+    In a user namespace of its own a sandboxed process holds every capability there, may
+    mount the cgroup file system and, owning its cgroup's files, raise its own limits.
+    """
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return False
+    probe = subprocess.run([bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
+                            "--ro-bind", "/", "/", "true"], capture_output=True, timeout=30)
+    return probe.returncode == 0
+
+
 def _software_paths() -> list[Path]:
     """Read-only paths the kernel needs: the interpreter, its environment, dlbook."""
     import dlbook
@@ -87,8 +103,12 @@ def bwrap_command(workdir: Path, runtime_dir: Path, memory_limit: int = MEMORY_L
     """The sandbox command line for a kernel working in ``workdir``."""
     command = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
                "--cap-drop", "ALL", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    if blocks_nested_userns():
+        command[2:2] = ["--unshare-user", "--disable-userns"]
     for path in _software_paths():
         command += ["--ro-bind", str(path), str(path)]
+    if Path("/sys/fs/cgroup").is_dir():  # /sys is there for GPUs; its cgroups are not the kernel's business
+        command += ["--tmpfs", "/sys/fs/cgroup", "--remount-ro", "/sys/fs/cgroup"]
     for link, target in (("/bin", "usr/bin"), ("/lib", "usr/lib"), ("/lib64", "usr/lib64"), ("/sbin", "usr/sbin")):
         if Path(link).is_symlink():
             command += ["--symlink", target, link]
