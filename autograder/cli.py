@@ -7,6 +7,7 @@ from pathlib import Path
 
 from autograder.assignments import TrackMismatch, UnknownAssignment, assignment_dir, find_course_root
 from autograder.batch import SchedulerUnavailable, grade_batch
+from autograder.cgroups import check_cgroups
 from autograder.grading import SUBMISSION_TIMEOUT_S, GradeRow, ReferenceFailed
 from autograder.export import FORMATS, export
 from autograder.release import release
@@ -36,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--workers", type=int, default=1,
                        help="submissions graded at once on this machine (default %(default)s)")
     grade.add_argument("--memory-limit", type=float, default=MEMORY_LIMIT / 2**30, metavar="GIB",
-                       help="memory one process of a submission may use, in GiB (default %(default)g)")
+                       help="memory one process of a submission may use, in GiB, and with cgroups all its "
+                            "processes together (default %(default)g)")
     grade.add_argument("--scheduler", metavar="ADDRESS",
                        help="grade on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786; its workers "
                             "need this package and bubblewrap; results still land in --out")
@@ -87,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if args.unsafe:
             print("WARNING: --unsafe: student code runs without a sandbox, as your user, with your files and network.")
+        elif args.scheduler is None and (reason := check_cgroups()):  # Dask workers decide for themselves
+            print(f"note: no cgroup limits ({reason}); limits are per process")
         print(f"grading {args.assignment} from {args.submissions} into {args.out}")
         progress = _Progress()
         rows = grade_batch(root, args.assignment, args.submissions, args.out,

@@ -16,8 +16,11 @@ ipykernel_launcher``, so the kernel (and everything the student's code starts) s
 The kernel talks to nbgrader through ipykernel's IPC transport (Unix sockets in a per-worker
 runtime folder bound into the sandbox), because a sandbox without a network has no loopback
 shared with the grader.  ``--die-with-parent`` ends the whole sandbox, background processes
-included, when its kernel is shut down or the grader dies.  Resource limits (file size,
-core dumps, open files, memory, processes) are set with ``prlimit`` inside the sandbox.
+included, when its kernel is shut down or the grader dies.  Resource limits for each process
+(file size, core dumps, open files, memory, processes) are set with ``prlimit`` inside the
+sandbox.  Where cgroups can be made, the kernel's command starts with a prefix that moves it
+into its worker's cgroup first (:mod:`autograder.cgroups`): processes and threads, memory of
+all processes together and the CPU share of a submission are bounded there.
 
 What this does *not* cover yet is documented in the README's "Trust" section.
 """
@@ -103,7 +106,7 @@ def bwrap_command(workdir: Path, runtime_dir: Path, memory_limit: int = MEMORY_L
     """The sandbox command line for a kernel working in ``workdir``."""
     command = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
                "--cap-drop", "ALL", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-    if blocks_nested_userns():
+    if blocks_nested_userns():  # see there; cgroups are only used when this holds
         command[2:2] = ["--unshare-user", "--disable-userns"]
     for path in _software_paths():
         command += ["--ro-bind", str(path), str(path)]
@@ -133,13 +136,17 @@ def bwrap_command(workdir: Path, runtime_dir: Path, memory_limit: int = MEMORY_L
     return command
 
 
-def write_kernelspec(jupyter_dir: Path, workdir: Path, runtime_dir: Path, memory_limit: int = MEMORY_LIMIT) -> None:
-    """Write the sandboxed kernelspec ``dlbook-sandbox`` under ``jupyter_dir/kernels``."""
+def write_kernelspec(jupyter_dir: Path, workdir: Path, runtime_dir: Path, memory_limit: int = MEMORY_LIMIT,
+                     prefix: list[str] | None = None) -> None:
+    """Write the sandboxed kernelspec ``dlbook-sandbox`` under ``jupyter_dir/kernels``.
+
+    ``prefix`` runs before bubblewrap (it enters the worker's cgroup, see :mod:`autograder.cgroups`).
+    """
     spec_dir = jupyter_dir / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
     runtime_dir.mkdir(parents=True, exist_ok=True)
-    argv = bwrap_command(workdir, runtime_dir, memory_limit) + [sys.executable, "-m", "ipykernel_launcher",
-                                                   "-f", "{connection_file}"]
+    argv = (prefix or []) + bwrap_command(workdir, runtime_dir, memory_limit) + [
+        sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     spec = {"argv": argv, "display_name": "Python 3 (grading sandbox)", "language": "python",
             "metadata": {"debugger": False}}
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
