@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autograder import worker as nbgrader_processes
+from autograder.cgroups import check_cgroups
 from autograder.export import FORMATS
 from autograder.nbgrader_config import CELL_TIMEOUT_S
 from autograder.sandbox import MEMORY_LIMIT, SUBMISSION_TIMEOUT_S, check_sandbox
@@ -45,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--workers", type=int, default=1,
                        help="submissions graded at once on this machine (default %(default)s)")
     grade.add_argument("--memory-limit", type=float, default=MEMORY_LIMIT / 2**30, metavar="GIB",
-                       help="memory one process of a submission may use, in GiB (default %(default)g)")
+                       help="memory one process of a submission may use, in GiB, and with cgroups all its "
+                            "processes together (default %(default)g)")
     grade.add_argument("--scheduler", metavar="ADDRESS",
                        help="grade on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786; its workers "
                             "need this package and bubblewrap; results still land in --out")
@@ -111,6 +113,8 @@ def _run(args: argparse.Namespace) -> int:
             return 2
         if args.unsafe:
             print("WARNING: --unsafe: student code runs without a sandbox, as your user, with your files and network.")
+        elif args.scheduler is None and (reason := check_cgroups()):  # Dask workers decide for themselves
+            print(f"note: no cgroup limits ({reason}); limits are per process")
         print(f"grading {args.assignment} from {args.submissions} into {args.out}")
         progress = _Progress()
         rows = grade_batch(root, args.assignment, args.submissions, args.out,

@@ -22,6 +22,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from autograder.assignments import GradedCell
 from autograder.merge import SubmissionRecord, read_submission
 from autograder.preprocessors import RESTART_MARKER
+from autograder.cgroups import CgroupsUnavailable, WorkerCgroup, check_cgroups
 from autograder.recorded_checks import Site, decide, notebook_sites, read_records, records_path
 from autograder.sandbox import MEMORY_LIMIT, kernel_environment, write_kernelspec
 from autograder.worker import NbgraderProcess
@@ -84,7 +85,8 @@ class Worker:
     nbgrader: NbgraderProcess
     runtime_dir: Path  # the kernel's sockets and recorded values
     env: dict[str, str]  # set in the nbgrader process: where kernels, sockets and records are
-    memory_limit: int = MEMORY_LIMIT  # bytes per sandboxed process
+    memory_limit: int = MEMORY_LIMIT  # bytes per sandboxed process (and per submission, with a cgroup)
+    cgroup: WorkerCgroup | None = None  # holds the sandbox of each submission, where cgroups can be made
 
     @classmethod
     def start(cls, course: CourseFolder, memory_limit: int = MEMORY_LIMIT) -> "Worker":
@@ -93,13 +95,21 @@ class Worker:
         runtime_dir = Path(tempfile.mkdtemp(prefix="dlbook-grading-"))
         course = CourseFolder.configure(course.root, course.db_path, course.sandbox, runtime_dir, course.cell_timeout)
         env = {RECORDS_DIR_ENV: str(runtime_dir)}
+        cgroup = None
         if course.sandbox:
             env.update(kernel_environment(course.root / "jupyter", runtime_dir))
-        return cls(course, take_nbgrader_process(), runtime_dir, env, memory_limit)
+            if check_cgroups() is None:
+                try:
+                    cgroup = WorkerCgroup.create(memory_limit)
+                except CgroupsUnavailable:
+                    pass  # the per-process limits still hold
+        return cls(course, take_nbgrader_process(), runtime_dir, env, memory_limit, cgroup)
 
     def stop(self) -> None:
         """End the nbgrader process (and any kernel) and delete the worker's folders."""
         self.nbgrader.stop()
+        if self.cgroup is not None:
+            self.cgroup.remove()
         shutil.rmtree(self.runtime_dir, ignore_errors=True)
         shutil.rmtree(self.course.root, ignore_errors=True)
         self.course.db_path.unlink(missing_ok=True)
@@ -121,8 +131,12 @@ def _execute(worker: Worker, assignment: str, student: str, files: dict[str, byt
         # The kernel may write only where nbgrader executes this student's notebook (and the
         # runtime folder holding its sockets and records).
         write_kernelspec(course.root / "jupyter", course.root / "autograded" / student / assignment, runtime_dir,
-                         worker.memory_limit)
-    result = worker.nbgrader.autograde(course.root, worker.env, assignment, student, timeout)
+                         worker.memory_limit, worker.cgroup.enter_command() if worker.cgroup else None)
+    try:
+        result = worker.nbgrader.autograde(course.root, worker.env, assignment, student, timeout)
+    finally:
+        if worker.cgroup is not None:  # nothing of this submission may run on into the next one
+            worker.cgroup.kill_all()
     records = {Path(name).stem: read_records(records_path(runtime_dir, Path(name).stem)) for name in files}
     return result, records
 

@@ -4,21 +4,25 @@ nbgrader starts the kernel that executes a student's notebook from a *kernelspec
 each submission the grader writes a kernelspec whose command is ``bwrap ... python -m
 ipykernel_launcher``, so the kernel (and everything the student's code starts) sees:
 
-* no network at all (a new, empty network namespace), its own PID namespace, no capabilities;
+* no network at all (a new, empty network namespace), its own PID namespace, no capabilities,
+  and (bubblewrap 0.8+) no way to create user namespaces, which would give it capabilities again;
 * the software it needs, read-only: /usr, the Python installation and its environment, and
   the ``dlbook`` package directory (not the repository around it);
 * one writable folder: the copy of this student's notebook that nbgrader executes; a private
   tmpfs as /tmp and $HOME;
 * nothing else: not solutions/ or the course folder's source/, not the gradebook, not other
-  students' work, not the instructor's home.
+  students' work, not the instructor's home; /sys (for GPUs) without its cgroup file systems.
 
 The kernel talks to nbgrader through ipykernel's IPC transport (Unix sockets in a per-worker
 runtime folder bound into the sandbox), because a sandbox without a network has no loopback
 shared with the grader.  ``--die-with-parent`` ends the whole sandbox, background processes
-included, when its kernel is shut down or the grader dies.  Resource limits (file size,
-core dumps, open files, memory, processes) are set with ``prlimit`` inside the sandbox.
+included, when its kernel is shut down or the grader dies.  Resource limits for each process
+(file size, core dumps, open files, memory, processes) are set with ``prlimit`` inside the
+sandbox.  Where cgroups can be made, the kernel's command starts with a prefix that moves it
+into its worker's cgroup first (:mod:`autograder.cgroups`): processes and threads, memory of
+all processes together and the CPU share of a submission are bounded there.
 
-What this does *not* cover yet is documented in the README's "Trust" section.
+What this does *not* cover is documented in the README's "Threat model" section.
 """
 from __future__ import annotations
 
@@ -55,6 +59,21 @@ def check_sandbox() -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1)
+def blocks_nested_userns() -> bool:
+    """Whether the sandbox can be kept from creating user namespaces (bubblewrap 0.8+).
+
+    In a user namespace of its own a sandboxed process holds every capability there, may
+    mount the cgroup file system and, owning its cgroup's files, raise its own limits.
+    """
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return False
+    probe = subprocess.run([bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
+                            "--ro-bind", "/", "/", "true"], capture_output=True, timeout=30)
+    return probe.returncode == 0
+
+
 def _software_paths() -> list[Path]:
     """Read-only paths the kernel needs: the interpreter, its environment, dlbook."""
     import dlbook
@@ -88,8 +107,12 @@ def bwrap_command(workdir: Path, runtime_dir: Path, memory_limit: int = MEMORY_L
     """The sandbox command line for a kernel working in ``workdir``."""
     command = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
                "--cap-drop", "ALL", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    if blocks_nested_userns():  # see there; cgroups are only used when this holds
+        command[2:2] = ["--unshare-user", "--disable-userns"]
     for path in _software_paths():
         command += ["--ro-bind", str(path), str(path)]
+    if Path("/sys/fs/cgroup").is_dir():  # /sys is there for GPUs; its cgroups are not the kernel's business
+        command += ["--tmpfs", "/sys/fs/cgroup", "--remount-ro", "/sys/fs/cgroup"]
     for link, target in (("/bin", "usr/bin"), ("/lib", "usr/lib"), ("/lib64", "usr/lib64"), ("/sbin", "usr/sbin")):
         if Path(link).is_symlink():
             command += ["--symlink", target, link]
@@ -114,13 +137,17 @@ def bwrap_command(workdir: Path, runtime_dir: Path, memory_limit: int = MEMORY_L
     return command
 
 
-def write_kernelspec(jupyter_dir: Path, workdir: Path, runtime_dir: Path, memory_limit: int = MEMORY_LIMIT) -> None:
-    """Write the sandboxed kernelspec ``dlbook-sandbox`` under ``jupyter_dir/kernels``."""
+def write_kernelspec(jupyter_dir: Path, workdir: Path, runtime_dir: Path, memory_limit: int = MEMORY_LIMIT,
+                     prefix: list[str] | None = None) -> None:
+    """Write the sandboxed kernelspec ``dlbook-sandbox`` under ``jupyter_dir/kernels``.
+
+    ``prefix`` runs before bubblewrap (it enters the worker's cgroup, see :mod:`autograder.cgroups`).
+    """
     spec_dir = jupyter_dir / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
     runtime_dir.mkdir(parents=True, exist_ok=True)
-    argv = bwrap_command(workdir, runtime_dir, memory_limit) + [sys.executable, "-m", "ipykernel_launcher",
-                                                   "-f", "{connection_file}"]
+    argv = (prefix or []) + bwrap_command(workdir, runtime_dir, memory_limit) + [
+        sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     spec = {"argv": argv, "display_name": "Python 3 (grading sandbox)", "language": "python",
             "metadata": {"debugger": False}}
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
