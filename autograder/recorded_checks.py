@@ -13,7 +13,11 @@ objects that lie in ``==``).  Here the decision is taken elsewhere:
    * in the *hidden* block, ``assert_close(actual, expected)`` becomes ``record(site, actual)``
      and ``assert actual == expected`` becomes ``record(site, actual)``: the expected side is
      dropped, then every statement whose result is no longer used (the reference computations)
-     is removed, so no expected value is ever computed in the student's kernel.
+     is removed, with the statements that only prepare them (``_ref.backward()``, method
+     calls on a reference layer), so no expected value is computed in the student's kernel,
+     where student code could read it from its caller's frame.  Values a hidden test needs
+     for its *inputs* or its control flow stay (the same rewritten test runs on the solution,
+     so both runs see the same inputs).
 
 2. The kernel appends the recorded values as JSON lines (``dlbook.recording``) to a file
    outside the notebook's folder; JSON, never pickle, so reading it cannot run code.
@@ -31,6 +35,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,17 +131,65 @@ def _bound_names(statement: ast.stmt) -> set[str] | None:
     return None
 
 
+def _loads(node: ast.AST) -> Counter[str]:
+    return Counter(n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
+
+
+def _bound_in(tree: ast.AST) -> set[str]:
+    """Every name the block binds itself (its reference data, among others)."""
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)):
+            names |= _bound_names(node) or set()
+    return names
+
+
+def _receiver(statement: ast.stmt) -> str | None:
+    """``R`` for an expression statement ``R.method(...)``."""
+    if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call):
+        func = statement.value.func
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+            return func.value.id
+    return None
+
+
+def _only_prepares_dropped_values(statement: ast.stmt, own: set[str], loads: Counter[str],
+                                  receivers: Counter[str]) -> bool:
+    """Whether a statement with effects only serves expected values that are gone.
+
+    Such a statement works on a name the block binds itself and that nothing else reads
+    (``_ref_out.backward()``, ``_ref[0] = 1``), or calls methods on an object that nothing
+    but such calls use (``_layer.build(...)``, ``_layer.set_weights(...)``).  A call that
+    records, or one that touches only values other statements use, stays.
+    """
+    if not isinstance(statement, (ast.Expr, ast.Assign, ast.AugAssign, ast.AnnAssign)):
+        return False
+    if not isinstance(statement, ast.Expr) and _bound_names(statement) is not None:
+        return False  # binds plain names: removed once nothing reads them (see _drop_unused)
+    here = _loads(statement)
+    if RECORDER in here:
+        return False
+    receiver = _receiver(statement)
+    if receiver in own and loads[receiver] == receivers[receiver]:
+        return True
+    return any(name in own and loads[name] == count for name, count in here.items())
+
+
 def _drop_unused(tree: ast.Module) -> None:
-    """Remove statements that only bind names nothing reads any more (repeat to a fixed point)."""
+    """Remove what only computes expected values: statements that bind names nothing reads
+    any more, and statements that only prepare such values (repeat to a fixed point)."""
+    own = _bound_in(tree)
     while True:
-        loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        loads = _loads(tree)
+        receivers = Counter(r for node in ast.walk(tree) if isinstance(node, ast.stmt) and (r := _receiver(node)))
         changed = False
         for node in ast.walk(tree):
             for field in ("body", "orelse", "finalbody"):
                 block = getattr(node, field, None)
                 if not isinstance(block, list) or not block or not isinstance(block[0], ast.stmt):
                     continue
-                kept = [s for s in block if (names := _bound_names(s)) is None or names & loaded]
+                kept = [s for s in block if not _only_prepares_dropped_values(s, own, loads, receivers)
+                        and ((names := _bound_names(s)) is None or names & set(loads))]
                 if len(kept) != len(block):
                     changed = True
                     block[:] = kept or [ast.Pass()]
