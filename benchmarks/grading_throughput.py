@@ -6,9 +6,14 @@ Builds a batch of ``count`` submissions of a real assignment (solutions, blank r
 solutions with one part broken, in turn), then times, on the same batch and machine:
 
 1. plain nbgrader: one ``nbgrader autograde ASSIGNMENT`` over the whole batch (serial,
-   unsandboxed, its default configuration plus the course's nbgrader settings);
-2. ``grade`` with the sandbox on, ``--workers 1``;
-3. ``grade`` with the sandbox on, ``--workers 2``.
+   unsandboxed, nbgrader's own settings: only the course folder and gradebook are set), so the
+   hidden tests compute their expected values in every student's kernel;
+2. the same with the course's nbgrader settings (``autograder/nbgrader_config.py``: the
+   recording test cells, bounded output, kernel restarts), still serial and unsandboxed;
+3. ``grade`` with the sandbox on, ``--workers 1``;
+4. ``grade`` with the sandbox on, ``--workers 2``.
+
+The ratios are against (1).
 
 It prints one line per run and the ratios; nothing is asserted (timings vary by machine).
 """
@@ -30,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from autograder.nbgrader_run import CourseFolder  # noqa: E402
 
+PLAIN = "plain nbgrader (serial, unsandboxed)"
 SOLUTION = re.compile(r"### BEGIN SOLUTION\n.*?### END SOLUTION", re.DOTALL)
 
 
@@ -49,8 +55,18 @@ def make_batch(assignment: str, count: int, target: Path) -> None:
         nbformat.write(notebook, folder / source.name)
 
 
-def plain_nbgrader(assignment: str, batch: Path, work: Path) -> float:
+STOCK_CONFIG = """c = get_config()
+c.CourseDirectory.root = {root!r}
+c.CourseDirectory.db_url = {db!r}
+c.CourseDirectory.course_id = "dlbook"
+"""
+
+
+def plain_nbgrader(assignment: str, batch: Path, work: Path, stock: bool) -> float:
     course = CourseFolder.create(work / "course", work / "gradebook.db", ROOT / "solutions", assignment)
+    if stock:
+        (course.root / "nbgrader_config.py").write_text(
+            STOCK_CONFIG.format(root=str(course.root), db=f"sqlite:///{course.db_path}"))
     course.generate_assignment(assignment)
     for student in batch.iterdir():
         shutil.copytree(student, course.root / "submitted" / student.name / assignment)
@@ -78,15 +94,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         batch = Path(tmp) / "batch"
         make_batch(args.assignment, args.count, batch)
-        runs = {"plain nbgrader (serial, unsandboxed)": plain_nbgrader(args.assignment, batch, Path(tmp) / "plain")}
+        runs = {PLAIN: plain_nbgrader(args.assignment, batch, Path(tmp) / "plain", stock=True),
+                "nbgrader + course settings (serial)": plain_nbgrader(args.assignment, batch, Path(tmp) / "course",
+                                                                      stock=False)}
         for workers in (1, 2):
             runs[f"autograder grade, sandbox, {workers} worker(s)"] = ours(
                 args.assignment, batch, Path(tmp) / f"ours{workers}", workers)
-    base = args.count / runs["plain nbgrader (serial, unsandboxed)"] * 60
+    base = args.count / runs[PLAIN] * 60
     print(f"{args.count} submissions of {args.assignment}:")
     for name, seconds in runs.items():
         rate = args.count / seconds * 60
-        print(f"  {name:42s} {seconds:7.1f} s  {rate:6.1f} submissions/min  {rate / base:4.2f}x plain nbgrader")
+        print(f"  {name:44s} {seconds:7.1f} s  {rate:6.1f} submissions/min  {rate / base:4.2f}x plain nbgrader")
 
 
 if __name__ == "__main__":
