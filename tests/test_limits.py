@@ -20,6 +20,21 @@ STORM = ("import subprocess\nfor _ in range(100):\n"
          f"    subprocess.Popen(['sleep', '{STORM_MARKER}'], start_new_session=True)\n"
          "def double(x):\n    return 2 * x\n")
 
+# Writing more than the file size limit (256 MiB) must fail; then `double` is right.
+DISK = ("try:\n    with open('big.bin', 'wb') as handle:\n        for _ in range(300):\n"
+        "            handle.write(bytes(2**20))\n    def double(x):\n        return 0\n"
+        "except OSError:\n    def double(x):\n        return 2 * x\n")
+SEGFAULT = "def double(x):\n    return 2 * x\nimport ctypes\nctypes.string_at(0)\n"
+SLOW = "import time\ntime.sleep(3)  # slow but within the limits\ndef double(x):\n    return 2 * x\n"
+
+
+def _foreign_kernel(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Right answers in a notebook that claims to need another kernel."""
+    notebook = nbformat.from_dict(solution)
+    notebook.metadata["kernelspec"] = {"name": "ir", "language": "R", "display_name": "R"}
+    notebook.metadata["language_info"] = {"name": "R"}
+    return notebook
+
 
 def _cell(notebook: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookNode:
     return next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
@@ -81,6 +96,10 @@ def graded(tmp_path_factory) -> dict:
         "retyped_test": _retyped(solution),
         "duplicated_test": _duplicated_test(solution),
         "renamed_ids": _renamed_ids(solution),
+        "disk": tiny_course.with_answer(solution, "double", DISK),
+        "segfault": tiny_course.with_answer(solution, "double", SEGFAULT),
+        "slow": tiny_course.with_answer(solution, "double", SLOW),
+        "foreign_kernel": _foreign_kernel(solution),
     }
     return tiny_course.grade_cases(root, cases, "--workers", "2", "--timeout", "120", "--memory-limit", "1")
 
@@ -94,6 +113,10 @@ def graded(tmp_path_factory) -> dict:
     ("retyped_test", "0", "3"),
     ("duplicated_test", "2", "3"),
     ("renamed_ids", "0", "3"),
+    ("disk", "2", "3"),
+    ("segfault", "0", "3"),  # the kernel crashed in `double`'s cell, was restarted, `square` still counts
+    ("slow", "2", "3"),
+    ("foreign_kernel", "2", "3"),
 ])
 def test_each_earns_exactly_what_it_solved(graded, student: str, double: str, square: str) -> None:
     assert graded["code"] == 0
@@ -114,3 +137,15 @@ def test_a_flood_of_output_is_truncated_not_kept(graded) -> None:
 def test_no_process_of_the_storm_survives(graded) -> None:
     survivors = tiny_course.processes_with(STORM_MARKER)
     assert not survivors, f"{len(survivors)} background processes of a submission outlived grading"
+
+
+def test_a_segfault_is_reported_as_a_restart(graded) -> None:
+    assert "kernel restarted 1x" in graded["rows"]["segfault"]["status"]
+
+
+def test_nothing_secret_in_the_command_output_or_the_csv(graded) -> None:
+    csv_text = (graded["out"] / "grades.csv").read_text()
+    assert "done: 12 submission(s)" in graded["log"]  # the output was captured, so its check means something
+    for secret in ("-21.5", "-43", "square(-7)", "HIDDEN", "BEGIN SOLUTION", "return 2 * x"):
+        assert secret not in graded["log"], f"the command's output reveals {secret!r}"
+        assert secret not in csv_text, f"grades.csv reveals {secret!r}"

@@ -1,7 +1,9 @@
 """A two-part nbgrader assignment written by the tests, small enough to grade in seconds."""
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 from pathlib import Path
 
 import nbformat
@@ -88,7 +90,7 @@ def grade_cases(root: Path, cases: dict[str, nbformat.NotebookNode], *options: s
     """Submit each case as the notebook of the student it is named after and grade them all.
 
     ``options`` go to ``grade`` (``--workers 2`` ...).  Returns the exit ``code``, the
-    ``rows`` of grades.csv by student id and the ``out`` folder.
+    ``rows`` of grades.csv by student id, the ``out`` folder and what the command printed (``log``).
     """
     from autograder.cli import main
 
@@ -97,10 +99,12 @@ def grade_cases(root: Path, cases: dict[str, nbformat.NotebookNode], *options: s
         (subs / student).mkdir(parents=True)
         nbformat.write(notebook, subs / student / f"{NAME}.ipynb")
     out = root / "out"
-    code = main(["--course", str(root), "grade", NAME, str(subs), "--out", str(out), *options])
+    log = io.StringIO()
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        code = main(["--course", str(root), "grade", NAME, str(subs), "--out", str(out), *options])
     with (out / "grades.csv").open() as handle:
         rows = {row["student_id"]: row for row in csv.DictReader(handle)}
-    return {"code": code, "rows": rows, "out": out}
+    return {"code": code, "rows": rows, "out": out, "log": log.getvalue()}
 
 
 def processes_with(marker: str) -> list[int]:
