@@ -85,6 +85,8 @@ def _runner(spec: CourseSpec, workers: int, scheduler: str | None, scratch: Path
             try:
                 yield _Runner(pool.submit, futures_in_completion_order, _cancel_all, scratch, spec)
             finally:
+                # Jobs still running (the batch ended early) finish before their workers go.
+                pool.shutdown(wait=True, cancel_futures=True)
                 stop_workers(spec.key())
                 shutil.rmtree(scratch, ignore_errors=True)
         return

@@ -101,6 +101,7 @@ class NbgraderProcess:
         self._answers: int | None = None
         self._buffer = b""
         self._log_dir: str | None = None
+        self._stopping = threading.Lock()  # a batch that ends early may stop a process its job is using
 
     def start(self) -> "NbgraderProcess":
         """Start the process unless it runs; it imports nbgrader while the caller goes on."""
@@ -168,6 +169,10 @@ class NbgraderProcess:
 
     def stop(self) -> None:
         """End the process and everything it started (a kernel's sandbox dies with it)."""
+        with self._stopping:
+            self._stop()
+
+    def _stop(self) -> None:
         if self.process is not None:
             if self.process.poll() is None:
                 try:
