@@ -22,10 +22,17 @@ ATTACKS = {
     # Swallow every error IPython would show, so no test cell ever fails visibly.
     "swallow_errors": ("ip = get_ipython()\nip.showtraceback = lambda *a, **k: None\n"
                        "ip.set_custom_exc((BaseException,), lambda *a, **k: None)\n" + WRONG_DOUBLE),
-    # An object equal to everything, convertible to any array the recorder asks for.
+    # An object equal to everything, near anything, convertible to any array the recorder asks for.
     "liar": ("import numpy as np\nclass Liar(float):\n    def __eq__(self, other): return True\n"
-             "    def __ne__(self, other): return False\n    def __array__(self, *a, **k): return np.zeros(())\n"
+             "    def __ne__(self, other): return False\n    def __lt__(self, other): return True\n"
+             "    def __le__(self, other): return True\n    def __abs__(self): return 0.0\n"
+             "    def __float__(self): return 6.0\n    def __array__(self, *a, **k): return np.zeros(())\n"
              "def double(x):\n    return Liar(0)"),
+    # Run `pass` instead of any cell that calls `double` (IPython's run_cell, both versions).
+    "patched_run_cell": ("ip = get_ipython()\n_run, _run_async = ip.run_cell, ip.run_cell_async\n"
+                         "def _skip(cell):\n    return 'pass' if 'double(' in cell and 'def double' not in cell else cell\n"
+                         "ip.run_cell = lambda cell, *a, **k: _run(_skip(cell), *a, **k)\n"
+                         "ip.run_cell_async = lambda cell, *a, **k: _run_async(_skip(cell), *a, **k)\n" + WRONG_DOUBLE),
 }
 
 
