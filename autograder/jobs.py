@@ -109,8 +109,14 @@ def stop_workers(key: str) -> int:
     with _lock:
         workers = [w for w in _made.pop(key, []) if w is not None]
         _idle.pop(key, None)
+    errors = []
     for worker in workers:
-        worker.stop()
+        try:
+            worker.stop()
+        except Exception as err:  # noqa: BLE001 - stop the others (their processes, cgroups) first
+            errors.append(err)
+    if errors:
+        raise errors[0]
     return len(workers)
 
 
