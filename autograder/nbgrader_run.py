@@ -69,9 +69,3 @@ class CourseFolder:
             return subprocess.CompletedProcess(command, returncode=-9,
                                                stdout=str(err.stdout or ""),
                                                stderr=f"timed out after {timeout:.0f} s")
-
-    def generate_assignment(self, assignment: str) -> None:
-        result = self.run("generate_assignment", assignment, "--force")
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"nbgrader generate_assignment {assignment} failed:\n{result.stderr[-3000:]}")

@@ -67,7 +67,9 @@ def plain_nbgrader(assignment: str, batch: Path, work: Path, stock: bool) -> flo
     if stock:
         (course.root / "nbgrader_config.py").write_text(
             STOCK_CONFIG.format(root=str(course.root), db=f"sqlite:///{course.db_path}"))
-    course.generate_assignment(assignment)
+    generated = course.run("generate_assignment", assignment, "--force")  # nbgrader's own command
+    if generated.returncode != 0:
+        raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n{generated.stderr[-3000:]}")
     for student in batch.iterdir():
         shutil.copytree(student, course.root / "submitted" / student.name / assignment)
     start = time.perf_counter()
