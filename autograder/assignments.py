@@ -9,7 +9,8 @@ import nbformat
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
-_NAME = re.compile(r"^[0-9]{2}-[a-z0-9-]+$")
+# Any folder name nbgrader takes as an assignment id (the course's `NN-name`, nbgrader's `ps1`).
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class UnknownAssignment(ValueError):
@@ -25,7 +26,9 @@ def find_course_root(start: Path | None = None) -> Path:
 
 
 def list_assignments(root: Path) -> list[str]:
-    return sorted(p.name for p in (root / "solutions").iterdir() if p.is_dir() and _NAME.match(p.name))
+    """The folders of ``solutions/`` that hold a notebook: the assignments."""
+    return sorted(p.name for p in (root / "solutions").iterdir()
+                  if p.is_dir() and _NAME.match(p.name) and any(p.glob("*.ipynb")))
 
 
 def assignment_dir(root: Path, name: str) -> Path:

@@ -197,9 +197,11 @@ def _prepared(submission: Submission, released: dict[str, nbformat.NotebookNode]
     """The student's notebooks as sent to grading, with edited grading metadata undone."""
     files, notes = {}, list(submission.notes)
     for name, path in submission.files.items():
-        files[name], undone = restore_grading_metadata(path.read_bytes(), released[name])
+        files[name], undone, restored = restore_grading_metadata(path.read_bytes(), released[name])
         if undone:
             notes.append(f"edited grading metadata undone in {len(undone)} cell(s)")
+        if restored:
+            notes.append(f"missing locked cell(s) restored and run: {', '.join(restored)}")
     return files, notes
 
 

@@ -8,11 +8,17 @@ API (:func:`write_submission`), which keeps formgrader and nbgrader's commands w
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
+from sqlalchemy.exc import SAWarning
+
+# nbgrader's Gradebook.add_submission touches relationships of objects it has not added yet;
+# SQLAlchemy warns about it on every submission, and nothing is lost (nbgrader's own bug).
+warnings.filterwarnings("ignore", r"Object of type <Submitted\w+> not in session", SAWarning)
 
 
 def _url(path: Path) -> str:

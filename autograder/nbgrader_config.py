@@ -41,6 +41,10 @@ def configure(c: Any, course_root: Path | str, db_path: Path | str, course_id: s
     c.Execute.interrupt_on_timeout = True
     c.Execute.allow_errors = True
     c.Execute.kernel_name = "python3"
+    # Test cells' recorded values, once taken from the kernel (never inside the sandbox).
+    from autograder.recorded_checks import RECORDS_FOLDER
+
+    c.BoundedExecute.records_dir = str(Path(course_root) / RECORDS_FOLDER)
     if sandbox:
         from autograder.sandbox import KERNEL_NAME
 

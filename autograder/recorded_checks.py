@@ -20,12 +20,24 @@ objects that lie in ``==``).  Here the decision is taken elsewhere:
      so both runs see the same inputs).
 
 2. The kernel appends the recorded values as JSON lines (``dlbook.recording``) to a file
-   outside the notebook's folder; JSON, never pickle, so reading it cannot run code.
+   outside the notebook's folder; JSON, never pickle, so reading it cannot run code.  The
+   grader (:class:`~autograder.preprocessors.BoundedExecute`) deletes that file before each
+   test cell runs and takes it after: only lines written while the cell ran, for that cell's
+   own sites, are kept (:func:`take_cell_records`), and only if the cell ran to the end
+   without an error (the kernel's reply says ``ok``, no error output, no time-out or crash);
+   those go, with a completion mark, to a file in the worker's course folder, which the
+   sandbox cannot see.  What an answer cell writes into the file earns nothing, and neither
+   does a test cell that raised.  (Student code that runs *while* the test cell runs can still
+   write lines, but only values the student already knows: what it could return anyway.)
 
 3. The same rewritten tests run on the instructor's solution in its own sandbox (the
    *reference run*).  A test cell passes when every value it recorded for the solution was
    recorded, in the same order, by the student, within the check's tolerances
-   (:func:`decide`).  Only that decision is written to the gradebook.
+   (:func:`decide`).  Only that decision is written to the gradebook.  The solution is
+   also run once with the tests exactly as the instructor wrote them, expected values
+   included (:func:`RecordChecks` leaves them alone for that run): a solution that fails one,
+   hidden ones included, stops grading (``autograder.grading.run_reference``), so the
+   recording never takes a wrong solution's value as the right one.
 
 A lying object can only make the recorder store numbers the student already knows;
 patching anything in the kernel can only change what the student's own records say.
@@ -35,6 +47,8 @@ from __future__ import annotations
 import ast
 import json
 import math
+import os
+import stat
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +63,10 @@ RECORDER = "__dlbook_rec__"
 DEFAULT_TOLERANCE = (1e-5, 1e-6)  # dlbook.checks.assert_close's rtol, atol
 EXACT = (0.0, 0.0)
 MAX_RECORD_BYTES = 64 * 2**20
+RECORDS_FOLDER = "records"  # in a worker's course folder (never in the sandbox): the values kept
+COMPLETED = "@completed"  # the site, in the kept values, that says a test cell ran to the end
+# Runs of the solution whose test cells are left as the instructor wrote them (see grading.py).
+UNREWRITTEN_RUNS = ("_reference-tests",)
 
 
 @dataclass(frozen=True)
@@ -232,9 +250,15 @@ def notebook_sites(notebook: NotebookNode, name: str) -> dict[str, dict[str, Sit
 
 
 class RecordChecks(NbGraderPreprocessor):
-    """Rewrite the (already restored) test cells so that they record instead of decide."""
+    """Rewrite the (already restored) test cells so that they record instead of decide.
+
+    Not for the runs named in ``UNREWRITTEN_RUNS``: there the solution meets the tests as the
+    instructor wrote them, expected values included.
+    """
 
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        if resources.get("nbgrader", {}).get("student") in UNREWRITTEN_RUNS:
+            return nb, resources
         name = resources["unique_key"]
         for cell in nb.cells:
             if _is_test_cell(cell):
@@ -302,5 +326,53 @@ def records_path(folder: Path, notebook: str) -> Path:
     return folder / f".dlbook-records-{notebook}.jsonl"
 
 
-__all__ = ["RecordChecks", "Site", "decide", "notebook_sites", "read_records", "records_path",
-           "rewrite_test", "values_match", "math"]
+def completion_site(grade_id: str) -> str:
+    return f"{grade_id}/{COMPLETED}"
+
+
+def completed(records: dict[str, list[dict]], grade_id: str) -> bool:
+    """Whether the test cell ``grade_id`` ran to the end without an error (see :func:`take_cell_records`)."""
+    return bool(records.get(completion_site(grade_id)))
+
+
+def discard(path: Path) -> None:
+    """Delete a file the kernel may have written (never following a link it planted)."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except IsADirectoryError:
+        pass  # a folder planted by student code; no record can be written there
+
+
+def take_cell_records(path: Path, grade_id: str) -> list[dict]:
+    """The entries for ``grade_id``'s sites in the kernel's records file ``path``, which is deleted.
+
+    The file is the student's: it is opened without following links and read only if it is a
+    regular file (not a pipe that would block), at most ``MAX_RECORD_BYTES``.
+    """
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        discard(path)
+        return []
+    try:
+        raw = os.read(handle, MAX_RECORD_BYTES) if stat.S_ISREG(os.fstat(handle).st_mode) else b""
+    finally:
+        os.close(handle)
+        discard(path)
+    entries = []
+    for line in raw.splitlines():
+        try:
+            entry = json.loads(line)
+            site, value = entry["site"], entry["value"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        if isinstance(site, str) and site.startswith(f"{grade_id}/") and site != completion_site(grade_id) \
+                and isinstance(value, dict):
+            entries.append({"site": site, "value": value})
+    return entries
+
+
+__all__ = ["RECORDS_FOLDER", "RecordChecks", "Site", "completed", "completion_site", "decide", "notebook_sites",
+           "read_records", "records_path", "rewrite_test", "take_cell_records", "values_match", "math"]

@@ -8,8 +8,9 @@ ipykernel_launcher``, so the kernel (and everything the student's code starts) s
   and (bubblewrap 0.8+) no way to create user namespaces, which would give it capabilities again;
 * the software it needs, read-only: /usr, the Python installation and its environment, and
   the ``dlbook`` package directory (not the repository around it);
-* one writable folder: the copy of this student's notebook that nbgrader executes; a private
-  tmpfs as /tmp and $HOME;
+* one writable folder, new and private to this run, holding only the assignment's public
+  files (not nbgrader's ``autograded/`` folder, where the notebook being executed already
+  holds the restored hidden tests); a private tmpfs as /tmp and $HOME;
 * nothing else: not solutions/ or the course folder's source/, not the gradebook, not other
   students' work, not the instructor's home; /sys (for GPUs) without its cgroup file systems.
 
@@ -148,8 +149,12 @@ def write_kernelspec(jupyter_dir: Path, workdir: Path, runtime_dir: Path, memory
     runtime_dir.mkdir(parents=True, exist_ok=True)
     argv = (prefix or []) + bwrap_command(workdir, runtime_dir, memory_limit) + [
         sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    # Interrupts as a message: the kernel sends itself SIGINT.  A signal from outside would go
+    # to the kernel's process group, which holds only bubblewrap's own process (the sandbox is a
+    # session and PID namespace of its own); bubblewrap does not forward it, but dies of it,
+    # and the kernel with it (--die-with-parent).
     spec = {"argv": argv, "display_name": "Python 3 (grading sandbox)", "language": "python",
-            "metadata": {"debugger": False}}
+            "interrupt_mode": "message", "metadata": {"debugger": False}}
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
 
 

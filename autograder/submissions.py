@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from nbformat.corpus.words import generate_corpus_id
 
 from autograder.assignments import track_signatures
 
@@ -147,8 +148,10 @@ def _without_bookkeeping(meta: dict) -> dict:
     return {key: value for key, value in meta.items() if key not in ("checksum", "cell_type")}
 
 
-def restore_grading_metadata(content: bytes, source: nbformat.NotebookNode) -> tuple[bytes, list[str]]:
-    """Undo edits to the nbgrader metadata of a (checked) student notebook; return it and what was undone.
+def restore_grading_metadata(content: bytes, source: nbformat.NotebookNode) -> tuple[bytes, list[str], list[str]]:
+    """Undo edits to the nbgrader metadata of a (checked) student notebook.
+
+    Returns the notebook, what was undone, and the grade ids of the locked cells put back.
 
     nbgrader restores the source and points of a test cell from its gradebook, but a cell
     whose ``solution``/``locked`` flags were changed makes its checksum check fail and the
@@ -156,6 +159,12 @@ def restore_grading_metadata(content: bytes, source: nbformat.NotebookNode) -> t
     that carries a grade id of the assignment gets the instructor's metadata back (and, for
     locked cells, the instructor's cell type); a second cell with the same id, or a cell with
     an id the assignment does not have, becomes a plain cell.  The student's code is kept.
+
+    A locked cell of the release (a test cell, a read-only setup cell) that the notebook no
+    longer has — deleted, or pasted into a new cell without its metadata — is put back where
+    the release has it: right after the nearest cell before it in the release that the
+    notebook still has (the answer cell a test belongs to).  nbgrader then restores its source
+    and runs it, so a student who deleted a test loses nothing the code earns.
     """
     notebook = nbformat.reads(content.decode("utf-8"), as_version=4)
     originals = {c.metadata["nbgrader"]["grade_id"]: c for c in source.cells
@@ -181,4 +190,34 @@ def restore_grading_metadata(content: bytes, source: nbformat.NotebookNode) -> t
             make = nbformat.v4.new_code_cell if original.cell_type == "code" else nbformat.v4.new_markdown_cell
             cell = notebook.cells[index] = make(cell.source, metadata=cell.metadata)
         cell.metadata["nbgrader"] = dict(wanted)
-    return nbformat.writes(notebook).encode("utf-8"), undone
+    restored = _put_back_missing_locked_cells(notebook, source, seen)
+    return nbformat.writes(notebook).encode("utf-8"), undone, restored
+
+
+def _put_back_missing_locked_cells(notebook: nbformat.NotebookNode, source: nbformat.NotebookNode,
+                                   present: set[str]) -> list[str]:
+    """Insert the release's locked cells missing from ``notebook``; return their grade ids."""
+    restored: list[str] = []
+    anchor: str | None = None  # the grade id of the latest released cell the notebook has
+    for original in source.cells:
+        grade_id = original.metadata.get("nbgrader", {}).get("grade_id")
+        if not grade_id:
+            continue
+        if grade_id not in present and original.metadata["nbgrader"].get("locked"):
+            position = 0
+            if anchor is not None:
+                position = next(i for i, c in enumerate(notebook.cells)
+                                if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == anchor) + 1
+            copy = nbformat.from_dict(original)
+            if copy.cell_type == "code":
+                copy.outputs, copy.execution_count = [], None
+            copy.pop("id", None)
+            if notebook.get("nbformat_minor", 0) >= 5:  # the format gives every cell an id
+                copy["id"] = generate_corpus_id()
+            notebook.cells.insert(position, copy)
+            present.add(grade_id)
+            if original.cell_type == "code":
+                restored.append(grade_id)
+        if grade_id in present:
+            anchor = grade_id
+    return restored
