@@ -5,6 +5,9 @@ PY      := $(VENV)/bin/python
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := dataset-fashion-mnist chromium chromium-driver bubblewrap
 BOOK_FLAGS   := -W --keep-going
+# `make test` runs the quick profile unless told otherwise (`make test TEST_PROFILE=full`,
+# or DLBOOK_PROFILE set in the environment).
+TEST_PROFILE ?= $(or $(DLBOOK_PROFILE),quick)
 
 .PHONY: setup system-packages venv book notebooks release test test-pytorch clean
 
@@ -30,8 +33,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
-book: venv                          ## executed HTML book in _build/html (cached execution)
-	$(VENV)/bin/jupyter-book build . --builder html $(BOOK_FLAGS)
+book: venv                          ## executed HTML book in _build/html (each page run once per framework, cached)
+	$(PY) -m dlbook.build -- $(BOOK_FLAGS)
 
 notebooks: venv                     ## one notebook per page and framework, for nbval
 	rm -rf _build/notebooks
@@ -41,10 +44,10 @@ release: venv                       ## notebooks/ from solutions/
 	$(PY) -m autograder release
 
 test: notebooks                     ## the whole suite: unit, notebooks (nbval), release, grading, book, browser
-	$(PY) -m pytest tests solutions _build/notebooks --nbval-lax --nbval-current-env
+	DLBOOK_PROFILE=$(TEST_PROFILE) $(PY) -m pytest tests solutions _build/notebooks --nbval-lax --nbval-current-env
 
 test-pytorch: notebooks             ## what a GPU runner with PyTorch only runs
-	$(PY) -m pytest --nbval-lax --nbval-current-env $$(find _build/notebooks -name '*-pytorch.ipynb') solutions
+	DLBOOK_PROFILE=$(TEST_PROFILE) $(PY) -m pytest --nbval-lax --nbval-current-env $$(find _build/notebooks -name '*-pytorch.ipynb') solutions
 
 clean:
 	rm -rf _build

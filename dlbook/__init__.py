@@ -11,6 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from dlbook.profile import by_profile, profile  # noqa: E402
 from dlbook.runtime import device, seed_everything  # noqa: E402
+from dlbook import progress  # noqa: E402
 
-__all__ = ["by_profile", "device", "profile", "seed_everything"]
+__all__ = ["by_profile", "device", "profile", "progress", "seed_everything"]
 __version__ = "0.1.0"

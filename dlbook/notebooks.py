@@ -20,6 +20,7 @@ import jupytext
 import nbformat
 
 FRAMEWORKS: dict[str, str] = {"pytorch": "PyTorch", "keras": "Keras"}
+ORIGIN_KEY = "dlbook_origin"
 
 # A MyST tab set in prose: ``::::{tab-set}`` ... ``::::`` with ``:::{tab-item}`` children.
 _TAB_SET = re.compile(r"^(?P<fence>:{3,}|`{3,})\{tab-set\}[^\n]*\n(?P<body>.*?)^(?P=fence)[ \t]*$",
@@ -78,23 +79,29 @@ def _keep_tab_item(markdown: str, framework: str) -> str:
 
 
 def for_framework(
-    notebook: nbformat.NotebookNode, framework: str, requirement: str | None = None
+    notebook: nbformat.NotebookNode, framework: str | None, requirement: str | None = None
 ) -> nbformat.NotebookNode:
-    """A copy of ``notebook`` holding the shared cells and ``framework``'s cells only."""
-    if framework not in FRAMEWORKS:
+    """A copy of ``notebook`` holding the shared cells and ``framework``'s cells only.
+
+    ``framework=None`` is for a page without framework cells: every cell is kept.
+    """
+    if framework is not None and framework not in FRAMEWORKS:
         raise ValueError(f"unknown framework {framework!r}; use one of {', '.join(FRAMEWORKS)}")
     out = nbformat.v4.new_notebook(metadata=dict(notebook.metadata))
     out.metadata.pop("jupytext", None)
     out.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
-    out.metadata["dlbook"] = {"framework": framework}
+    if framework:
+        out.metadata["dlbook"] = {"framework": framework}
     if requirement:
         out.cells.append(nbformat.v4.new_code_cell(INSTALL_CELL.format(requirement=requirement)))
-    for cell in notebook.cells:
+    for origin, cell in enumerate(notebook.cells):
         owner = cell_framework(cell)
         if owner not in (None, framework):
             continue
         cell = nbformat.from_dict(dict(cell))
-        if cell.cell_type == "markdown":
+        # Where the cell sits in the page, so executed notebooks can be merged back (merge.py).
+        cell.metadata[ORIGIN_KEY] = origin
+        if cell.cell_type == "markdown" and framework:
             cell.source = _keep_tab_item(cell.source, framework)
         cell.pop("id", None)
         out.cells.append(cell)

@@ -64,3 +64,34 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
         import keras
 
         keras.utils.set_random_seed(seed)
+
+
+def run_report() -> dict[str, str]:
+    """What produced a page's outputs: profile, device and the framework versions in use.
+
+    Only frameworks the notebook has imported are reported (and none is imported here).
+    """
+    import platform
+
+    from dlbook.profile import profile
+
+    report = {"profile": profile(), "python": platform.python_version(),
+              "device": f"CPU ({os.cpu_count()} cores)"}
+    if "torch" in sys.modules:
+        import torch
+
+        report["PyTorch"] = torch.__version__
+        if torch.cuda.is_available():
+            report["device"] = f"GPU ({torch.cuda.get_device_name(0)})"
+    if "keras" in sys.modules:
+        import keras
+
+        report["Keras"] = keras.__version__
+        if "tensorflow" in sys.modules:
+            import tensorflow as tf
+
+            report["TensorFlow"] = tf.__version__
+            gpus = tf.config.list_logical_devices("GPU")
+            if gpus:
+                report["device"] = f"GPU ({gpus[0].name})"
+    return report

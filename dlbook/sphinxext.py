@@ -1,43 +1,64 @@
-"""Sphinx extension: PyTorch | Keras tabs built from executed cells, and per-framework notebooks.
+"""Sphinx extension: PyTorch | Keras tabs from per-framework executions, offline, with downloads.
 
-MyST-NB cannot execute code cells that sit inside a ``tab-set`` directive, so a page
-keeps its framework cells at the top level, tagged ``pytorch`` or ``keras``.  After
-MyST-NB has turned each executed cell (source and outputs) into a container node,
-:func:`group_framework_cells` moves every run of consecutive tagged cells into a
-sphinx-design tab set.  The tabs therefore show exactly the cells that ran, outputs
-included, and they sync with every other framework tab on the site.
+The pages it renders were executed by ``python -m dlbook.build``, once per framework, and
+merged into one notebook per page (:mod:`dlbook.merge`).  This extension
 
-It also writes each page's per-framework notebooks into ``_notebooks/`` of the HTML
-output and points the page's Colab and download buttons at them.
+- puts every run of consecutive framework cells (tagged ``pytorch`` / ``keras``) into a
+  sphinx-design tab set, and shows a shared cell whose outputs differ between the frameworks
+  (``dlbook_variant`` cells) with its source once and its outputs in synced tabs;
+- renders ``{dlbook-value}`` (a glued value per framework) so that only the value of the
+  framework the reader selected is visible (``dlbook.js`` follows the tab choice);
+- serves MathJax from the site (the ``sphinx-mathjax-offline`` package) and nothing from a CDN;
+- points the download and Colab buttons at the executed per-framework notebooks or, on an
+  assignment page, at the assignment notebook.
 """
 from __future__ import annotations
 
+import importlib.util
+import json
 from pathlib import Path
 from typing import Any
 
 from docutils import nodes
 from sphinx.application import Sphinx
+from sphinx.errors import ConfigError
 from sphinx.util import logging
+from sphinx.util.fileutil import copy_asset
 from sphinx_design.shared import create_component
 
 from dlbook import __version__
-from dlbook.notebooks import FRAMEWORKS, cell_framework, output_name, split_page
+from dlbook.build import MANIFEST, MARKER
+from dlbook.glue import VALUE_ROLE, parse_value_role
+from dlbook.merge import VARIANT_KEY
+from dlbook.notebooks import FRAMEWORKS, cell_framework
 
 LOGGER = logging.getLogger(__name__)
 SYNC_GROUP = "tab"  # the group sphinx-design gives `:sync:` tab items, so prose tabs follow too
-NOTEBOOK_DIR = "_notebooks"
+MATHJAX_PACKAGE = "sphinx-mathjax-offline"
+
+
+def _cell_metadata(node: nodes.Node) -> dict | None:
+    if isinstance(node, nodes.container) and node.get("nb_element") == "cell_code":
+        return node.get("cell_metadata", {})
+    return None
 
 
 def _framework_of(node: nodes.Node) -> str | None:
-    if not (isinstance(node, nodes.container) and node.get("nb_element") == "cell_code"):
+    metadata = _cell_metadata(node)
+    if metadata is None or metadata.get(VARIANT_KEY):
         return None
-    return cell_framework({"metadata": node.get("cell_metadata", {}), "source": ""})
+    return cell_framework({"metadata": metadata, "source": ""})
 
 
-def _tab_set(cells: list[tuple[str, nodes.Node]]) -> nodes.container:
+def _variant_of(node: nodes.Node) -> str | None:
+    metadata = _cell_metadata(node)
+    return metadata.get(VARIANT_KEY) if metadata else None
+
+
+def _tab_set(members_by_framework: dict[str, list[nodes.Node]]) -> nodes.container:
     tab_set = create_component("tab-set", classes=["sd-tab-set", "dlbook-framework-tabs"])
     for framework, label in FRAMEWORKS.items():
-        members = [cell for owner, cell in cells if owner == framework]
+        members = members_by_framework.get(framework)
         if not members:
             continue
         title = nodes.rubric(label, label, classes=["sd-tab-label"])
@@ -49,33 +70,73 @@ def _tab_set(cells: list[tuple[str, nodes.Node]]) -> nodes.container:
     return tab_set
 
 
+def _grouped(run: list[tuple[str, nodes.Node]]) -> dict[str, list[nodes.Node]]:
+    grouped: dict[str, list[nodes.Node]] = {}
+    for owner, cell in run:
+        grouped.setdefault(owner, []).append(cell)
+    return grouped
+
+
+def _shared_cell_with_tabbed_outputs(run: list[tuple[str, nodes.Node]]) -> nodes.Node:
+    """One shared cell: its source once, then each framework's outputs in a tab."""
+    cell = run[0][1]
+    outputs: dict[str, list[nodes.Node]] = {}
+    for framework, variant in run:
+        found = [c for c in variant.children if c.get("nb_element") == "cell_code_output"]
+        outputs[framework] = found or [nodes.paragraph(text="(no output)")]
+    cell.children = [c for c in cell.children if c.get("nb_element") != "cell_code_output"]
+    tabs = _tab_set(outputs)
+    tabs["classes"].append("dlbook-output-tabs")
+    cell += tabs
+    return cell
+
+
 def group_framework_cells(app: Sphinx, doctree: nodes.document) -> None:
-    """Wrap each run of consecutive framework-tagged code cells in a tab set."""
+    """Tab sets for framework cells and for the per-framework outputs of shared cells."""
     used: set[str] = set()
-    parents = {cell.parent for cell in doctree.findall(nodes.container) if _framework_of(cell)}
+    parents = {cell.parent for cell in doctree.findall(nodes.container)
+               if _framework_of(cell) or _variant_of(cell)}
     for parent in parents:
-        children, run = [], []
+        children: list[nodes.Node] = []
+        run: list[tuple[str, nodes.Node]] = []
+        kind = None
         for child in list(parent.children) + [None]:
-            owner = _framework_of(child) if child is not None else None
-            if owner:
-                run.append((owner, child))
-                used.add(owner)
-                continue
-            if run:
-                children.append(_tab_set(run))
+            framework, variant = (_framework_of(child), _variant_of(child)) if child is not None else (None, None)
+            this_kind = "cells" if framework else "variant" if variant else None
+            # A variant run ends when its framework comes round again (the next shared cell).
+            ends = run and (this_kind != kind or (kind == "variant" and variant in dict(run)))
+            if ends:
+                children.append(_tab_set(_grouped(run)) if kind == "cells"
+                                else _shared_cell_with_tabbed_outputs(run))
                 run = []
-            if child is not None:
+            if this_kind:
+                run.append((framework or variant, child))
+                used.add(framework or variant)
+                kind = this_kind
+            elif child is not None:
                 children.append(child)
         parent.children = []
         parent.extend(children)
-    docname = app.env.docname
-    app.env.metadata[docname]["dlbook_frameworks"] = [f for f in FRAMEWORKS if f in used]
+    app.env.metadata[app.env.docname]["dlbook_frameworks"] = [f for f in FRAMEWORKS if f in used]
 
 
-def _notebook_url(pagename: str, framework: str | None) -> str:
-    page = Path(pagename)
-    name = output_name(page.with_suffix(".md"), framework)
-    return f"{NOTEBOOK_DIR}/{page.parent.as_posix()}/{name}".replace("/./", "/")
+def value_role(name, rawtext, text, lineno, inliner, options=None, content=None):
+    """``{dlbook-value}`{"pytorch": "0.81", "keras": "0.83"}``: the selected framework's value."""
+    try:
+        values = parse_value_role(text)
+    except ValueError as exc:
+        message = inliner.reporter.error(f"bad {VALUE_ROLE} payload: {exc}", line=lineno)
+        return [inliner.problematic(rawtext, rawtext, message)], [message]
+    if set(values) == {"all"}:
+        return [nodes.inline(values["all"], values["all"], classes=["dlbook-value"])], []
+    parts = [nodes.inline(value, value, classes=["dlbook-only", f"dlbook-only-{framework}"])
+             for framework, value in values.items()]
+    return [nodes.inline("", "", *parts, classes=["dlbook-value"])], []
+
+
+def _manifest(app: Sphinx) -> dict[str, dict[str, str]]:
+    path = Path(app.srcdir) / MANIFEST
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def _github_parts(app: Sphinx) -> tuple[str, str] | None:
@@ -86,13 +147,17 @@ def _github_parts(app: Sphinx) -> tuple[str, str] | None:
     return org, repo
 
 
-def add_framework_buttons(
+def _label(kind: str) -> str:
+    return FRAMEWORKS.get(kind, "assignment" if kind == "assignment" else "notebook")
+
+
+def add_download_buttons(
     app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
 ) -> None:
-    """Point Colab and download buttons at the per-framework notebooks of this page."""
-    frameworks = app.env.metadata.get(pagename, {}).get("dlbook_frameworks")
-    if not frameworks or "header_buttons" not in context:
+    """Download and Colab buttons for the page's real notebooks; none pointing at sources."""
+    if "header_buttons" not in context:
         return
+    downloads = app.env.dlbook_manifest.get(pagename, {})
     launch = app.config.html_theme_options.get("launch_buttons", {})
     colab_url = launch.get("colab_url", "").rstrip("/")
     github = _github_parts(app)
@@ -102,54 +167,59 @@ def add_framework_buttons(
         if buttons is None:
             continue
         if group.get("label") == "launch-buttons":
-            # The theme's Colab button would open the page's MyST source, which Colab cannot read.
-            buttons[:] = [b for b in buttons if b.get("text") != "Colab"]
+            # The theme's buttons open the page's source, which Colab and Binder cannot run.
+            buttons[:] = [b for b in buttons if b.get("text") not in ("Colab", "Binder")]
             if colab_url and github:
-                for framework in frameworks:
-                    url = f"{colab_url}/github/{github[0]}/{github[1]}/blob/{branch}/" \
-                          f"{_notebook_url(pagename, framework)}"
+                for kind, path in downloads.items():
                     buttons.append({
-                        "type": "link", "text": f"Colab ({FRAMEWORKS[framework]})",
-                        "tooltip": f"Open the {FRAMEWORKS[framework]} notebook in Colab",
-                        "icon": "_static/images/logo_colab.png", "url": url,
+                        "type": "link", "text": f"Colab ({_label(kind)})",
+                        "tooltip": f"Open the {_label(kind)} notebook in Colab",
+                        "icon": "_static/images/logo_colab.png",
+                        "url": f"{colab_url}/github/{github[0]}/{github[1]}/blob/{branch}/{path}",
                     })
         elif group.get("label") == "download-buttons":
-            buttons[:] = [b for b in buttons if not str(b.get("text", "")).endswith((".md", ".ipynb"))]
-            for framework in reversed(frameworks):
+            buttons[:] = [b for b in buttons if "_sources/" not in str(b.get("url", ""))]
+            for kind, path in reversed(list(downloads.items())):
                 buttons.insert(0, {
-                    "type": "link", "text": f".ipynb ({FRAMEWORKS[framework]})",
-                    "tooltip": f"Download the {FRAMEWORKS[framework]} notebook",
-                    "icon": "fas fa-code",
-                    "url": context["pathto"](_notebook_url(pagename, framework), 1),
-                    "label": f"download-{framework}-notebook",
+                    "type": "link", "text": f".ipynb ({_label(kind)})",
+                    "tooltip": f"Download the {_label(kind)} notebook",
+                    "icon": "fas fa-code", "url": context["pathto"](path, 1),
+                    "label": f"download-{kind}-notebook",
                 })
+    context["header_buttons"] = [g for g in context["header_buttons"]
+                                 if g.get("buttons") is None or g["buttons"]]
 
 
-def write_framework_notebooks(app: Sphinx, exception: Exception | None) -> None:
-    """Write every notebook page's per-framework notebooks into the HTML output."""
+def _check_staged(app: Sphinx) -> None:
+    if not (Path(app.srcdir) / MARKER).is_file():
+        raise ConfigError("build the book with `make book` (python -m dlbook.build): it executes "
+                          "every page once per framework before Jupyter Book renders them")
+    app.env.dlbook_manifest = _manifest(app)
+    app.config.html_static_path.append(str(Path(__file__).parent / "static"))
+
+
+def copy_mathjax(app: Sphinx, exception: Exception | None) -> None:
+    """Serve MathJax 3 from the site's ``_static/mathjax`` (no CDN)."""
     if exception is not None or app.builder.format != "html":
         return
-    out_root = Path(app.outdir) / NOTEBOOK_DIR
-    requirement = app.config.dlbook_notebook_requirement or None
-    for docname, metadata in app.env.metadata.items():
-        if not metadata.get("dlbook_frameworks"):
-            continue
-        source = Path(app.env.doc2path(docname))
-        split_page(source, out_root / Path(docname).parent, requirement)
+    spec = importlib.util.find_spec(MATHJAX_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(f"install {MATHJAX_PACKAGE} (pinned in pyproject.toml): MathJax is served "
+                          "from the site so that formulas render offline")
+    source = Path(next(iter(spec.submodule_search_locations))) / "static" / "mathjax"
+    copy_asset(str(source), str(Path(app.outdir) / "_static" / "mathjax"))
     (Path(app.outdir) / ".nojekyll").touch()
-
-
-def _add_static(app: Sphinx) -> None:
-    app.config.html_static_path.append(str(Path(__file__).parent / "static"))
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
     app.setup_extension("sphinx_design")
-    app.connect("builder-inited", _add_static)
+    app.connect("builder-inited", _check_staged)
     app.add_css_file("dlbook.css")
+    app.add_js_file("dlbook.js")
     app.add_config_value("dlbook_notebook_branch", "gh-pages", "html")
     app.add_config_value("dlbook_notebook_requirement", "", "html")
+    app.add_role(VALUE_ROLE, value_role)
     app.connect("doctree-read", group_framework_cells)
-    app.connect("html-page-context", add_framework_buttons, priority=600)
-    app.connect("build-finished", write_framework_notebooks)
+    app.connect("html-page-context", add_download_buttons, priority=600)
+    app.connect("build-finished", copy_mathjax)
     return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True}

@@ -12,7 +12,7 @@ from typing import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from dlbook.progress import tqdm_class
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
@@ -89,7 +89,7 @@ def fit(model: nn.Module, train: Batches | tuple[torch.Tensor, torch.Tensor], *,
     for epoch in range(1, epochs + 1):
         model.train()
         seen, loss_sum, correct = 0, 0.0, 0
-        bar = tqdm(batches(), total=steps, desc=f"epoch {epoch}/{epochs}", leave=False, disable=not progress)
+        bar = tqdm_class()(batches(), total=steps, desc=f"epoch {epoch}/{epochs}", leave=False, disable=not progress)
         for xb, yb in bar:
             xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             if augment is not None:

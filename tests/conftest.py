@@ -17,10 +17,9 @@ def root() -> Path:
 
 @pytest.fixture(scope="session")
 def built_book() -> Path:
-    """Build the book as the README does (-W --keep-going; execution is cached)."""
-    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    """Build the book as `make book` does (-W --keep-going; execution is cached per framework)."""
     result = subprocess.run(
-        [str(jupyter_book), "build", str(ROOT), "--builder", "html", "-W", "--keep-going"],
+        [sys.executable, "-m", "dlbook.build", "--", "-W", "--keep-going"],
         cwd=ROOT, capture_output=True, text=True, timeout=3000,
     )
     log = result.stdout + result.stderr

@@ -1,6 +1,8 @@
 """dlbook's profile, device and seeding helpers."""
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -13,15 +15,23 @@ import dlbook
     ({"DLBOOK_PROFILE": "quick"}, "quick"),
     ({"DLBOOK_PROFILE": " Quick "}, "quick"),
     ({"CI": "true"}, "quick"),
-    ({}, "full"),
 ])
 def test_profile_from_environment(monkeypatch, env, expected) -> None:
+    monkeypatch.setattr(sys.modules["dlbook.profile"], "nvidia_gpu_visible", lambda: True)
     monkeypatch.delenv("DLBOOK_PROFILE", raising=False)
     monkeypatch.delenv("CI", raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     assert dlbook.profile() == expected
     assert dlbook.by_profile(quick="q", full="f") == expected[0]
+
+
+@pytest.mark.parametrize(("gpu", "expected"), [(True, "full"), (False, "quick")])
+def test_without_settings_the_profile_follows_the_gpu(monkeypatch, gpu, expected) -> None:
+    monkeypatch.delenv("DLBOOK_PROFILE", raising=False)
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr(sys.modules["dlbook.profile"], "nvidia_gpu_visible", lambda: gpu)
+    assert dlbook.profile() == expected
 
 
 def test_unknown_profile_is_an_error(monkeypatch) -> None:
