@@ -43,8 +43,10 @@ notebooks: venv                     ## one notebook per page and framework, for 
 release: venv                       ## notebooks/ from solutions/
 	$(PY) -m autograder release
 
-test: notebooks                     ## the whole suite: unit, notebooks (nbval), release, grading, book, browser
-	DLBOOK_PROFILE=$(TEST_PROFILE) $(PY) -m pytest tests solutions _build/notebooks --nbval-lax --nbval-current-env
+test: venv                          ## the whole suite: unit, notebooks (nbval), release, grading, book, browser
+	DLBOOK_PROFILE=$(TEST_PROFILE) $(PY) -m dlbook.build -- $(BOOK_FLAGS)
+	# nbval runs the very notebooks the site offers for download (one per page and framework).
+	DLBOOK_PROFILE=$(TEST_PROFILE) $(PY) -m pytest tests solutions _build/html/_notebooks/book --nbval-lax --nbval-current-env
 
 test-pytorch: notebooks             ## what a GPU runner with PyTorch only runs
 	DLBOOK_PROFILE=$(TEST_PROFILE) $(PY) -m pytest --nbval-lax --nbval-current-env $$(find _build/notebooks -name '*-pytorch.ipynb') solutions

@@ -1,16 +1,11 @@
 """Device choice and reproducibility, the same way on every page."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 import sys
 
 import numpy as np
-
-
-def _loaded_or_installed(name: str) -> bool:
-    return name in sys.modules or importlib.util.find_spec(name) is not None
 
 
 def device(verbose: bool = True) -> "torch.device":  # noqa: F821 - torch is optional
@@ -34,18 +29,19 @@ def device(verbose: bool = True) -> "torch.device":  # noqa: F821 - torch is opt
 
 
 def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
-    """Seed Python, NumPy, PyTorch and TensorFlow (whichever are installed).
+    """Seed Python, NumPy, and PyTorch and TensorFlow when the notebook has imported them.
 
     With ``deterministic=True`` the frameworks are asked for deterministic
     kernels where they offer them; PyTorch only warns (never fails) for an
-    operation that has no deterministic implementation.  TensorFlow is seeded
-    only when the page has already imported it (importing it costs seconds), so
-    call this after the imports.
+    operation that has no deterministic implementation.  Call this after the
+    framework imports.
     """
     random.seed(seed)
     np.random.seed(seed)
     os.environ["PYTHONHASHSEED"] = str(seed)
-    if _loaded_or_installed("torch"):
+    # A framework the notebook has not imported is not imported here: a Keras notebook should
+    # not pay for (or report) PyTorch, nor the other way round.
+    if "torch" in sys.modules:
         import torch
 
         torch.manual_seed(seed)

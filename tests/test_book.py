@@ -3,13 +3,19 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
+import re
 import shutil
 import threading
+import urllib.request
 from pathlib import Path
 
+import nbformat
 import pytest
 import yaml
+
+from dlbook.plain_markdown import leftover_myst
 
 ROOT = Path(__file__).resolve().parents[1]
 LEAK_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
@@ -45,14 +51,58 @@ def test_build_leaks_no_solution(built_book: Path) -> None:
     assert not list(built_book.rglob("_sources/**/*.md")), "page sources must not be copied"
 
 
-@pytest.mark.parametrize("page", CHAPTER_PAGES)
-def test_each_page_has_its_framework_notebooks(built_book: Path, page: str) -> None:
-    chapter = page.split("/")[1]
-    for framework in ("pytorch", "keras"):
-        notebook = built_book / "_notebooks" / "book" / chapter / f"{chapter}-{framework}.ipynb"
-        assert notebook.is_file(), f"missing {notebook.relative_to(built_book)}"
+EXTERNAL_ASSET = re.compile(
+    r"<script[^>]+src=[\"'](?:https?:)?//|<link[^>]+href=[\"'](?:https?:)?//[^\"']+[\"'][^>]*stylesheet"
+    r"|<link[^>]+stylesheet[^>]+href=[\"'](?:https?:)?//|@import\s+url\([\"']?(?:https?:)?//")
+
+
+def _html_pages(built_book: Path) -> list[Path]:
+    return [p for p in built_book.rglob("*.html") if "_static" not in p.parts]
+
+
+def test_no_page_loads_a_script_or_style_from_elsewhere(built_book: Path) -> None:
+    for path in _html_pages(built_book) + list(built_book.glob("_static/**/*.css")):
+        found = EXTERNAL_ASSET.findall(path.read_text(encoding="utf-8", errors="ignore"))
+        assert not found, f"{path.relative_to(built_book)} loads {found[:3]} from another site"
+    assert (built_book / "_static" / "mathjax" / "tex-chtml.js").is_file(), "MathJax is not served locally"
+
+
+def test_no_build_machine_path_in_pages_or_downloads(built_book: Path) -> None:
+    private = [str(ROOT), os.path.expanduser("~") + "/"]
+    for path in built_book.rglob("*"):
+        if path.is_file() and path.suffix in {".html", ".ipynb", ".js", ".txt"}:
+            text = path.read_text(encoding="utf-8", errors="ignore")
+            found = [p for p in private if p in text]
+            assert not found, f"{path.relative_to(built_book)} contains the build machine's {found}"
+
+
+def _downloads(html: str) -> list[str]:
+    return re.findall(r'href="([^"]+\.ipynb)"', html)
+
+
+@pytest.mark.parametrize("page", [f for f in toc_files() if f != "book/intro"])
+def test_every_page_offers_clean_notebooks_that_exist(built_book: Path, page: str) -> None:
     html = (built_book / f"{page}.html").read_text()
-    assert "download-keras-notebook" in html and "colab.research.google.com/github/" in html
+    assert "_sources/" not in html, "a button points at page sources, which are not published"
+    links = _downloads(html)
+    if page.startswith("book/") and page.split("/")[1] not in ("00-setup",):
+        chapter = page.split("/")[1]
+        assert {f"{chapter}-pytorch.ipynb", f"{chapter}-keras.ipynb"} <= {Path(l).name for l in links}
+        assert "colab.research.google.com/github/" in html
+    assert links, "the page offers no notebook to download"
+    for link in links:
+        target = (built_book / page).parent / link
+        notebook = nbformat.read(target, as_version=4)
+        nbformat.validate(notebook)
+        for cell in notebook.cells:
+            if cell.cell_type == "markdown":
+                assert not leftover_myst(cell.source), f"{link}: MyST left in {cell.source[:80]!r}"
+        if page.startswith("book/"):
+            framework = notebook.metadata.get("dlbook", {}).get("framework")
+            other = {"pytorch": "import keras", "keras": "import torch"}.get(framework)
+            code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
+            assert not other or other not in code, f"{link} holds the other framework's code"
+            assert "find_spec(\"dlbook\")" in notebook.cells[0].source, "no install cell first"
 
 
 # ---------------------------------------------------------------- in Chromium
@@ -84,6 +134,8 @@ def browser(tmp_path_factory):
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--window-size=1280,1600",
+                 # No network: every host but the local test server fails to resolve.
+                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
                  f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
         options.add_argument(flag)
     chrome = webdriver.Chrome(service=Service(driver), options=options)
@@ -145,3 +197,54 @@ def test_framework_tabs_switch_together_and_stick(browser, site, page: str) -> N
     assert checked_frameworks() == {"keras"}, "the framework choice was not remembered"
     tab_sets = browser.find_elements(By.CSS_SELECTOR, ".dlbook-framework-tabs")
     tab_sets[0].find_element(By.CSS_SELECTOR, "label[data-sync-id='pytorch']").click()
+
+
+MATH_PAGES = [f for f in CHAPTER_PAGES
+              if re.search(r"\$[^$\n]+\$", (ROOT / f"{f}.md").read_text(encoding="utf-8"))]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("page", MATH_PAGES)
+def test_formulas_render_offline_from_local_files_only(browser, site, page: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(f"{site}/{page}.html")
+    WebDriverWait(browser, 30).until(
+        lambda b: b.find_elements(By.CSS_SELECTOR, "mjx-container"), "MathJax rendered no formula")
+    WebDriverWait(browser, 30).until(lambda b: b.execute_script(
+        "return !document.querySelector('article').innerText.includes('\\\\(')"),
+        "raw TeX \\( ... \\) is still visible")
+    text = browser.find_element(By.TAG_NAME, "article").text
+    assert "\\begin{" not in text, "raw TeX environments are visible"
+    resources = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)")
+    foreign = [r for r in resources if not r.startswith(site)]
+    assert not foreign, f"the page requested {foreign[:5]}"
+
+
+@pytest.mark.browser
+def test_values_and_outputs_follow_the_selected_framework(browser, site) -> None:
+    """On the CAM page, the numbers a reader sees are the selected framework's own."""
+    from selenium.webdriver.common.by import By
+
+    page = "book/03-cam/index"
+    browser.get(f"{site}/{page}.html")
+    seen = {}
+    for framework, label in (("keras", "Keras"), ("pytorch", "PyTorch")):
+        tab = browser.find_elements(By.CSS_SELECTOR, f".dlbook-framework-tabs label[data-sync-id='{framework}']")[0]
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", tab)
+        tab.click()
+        info = browser.find_element(By.CSS_SELECTOR, ".dlbook-run-info").text
+        assert info.startswith(f"{label} run:"), info
+        other = "pytorch" if framework == "keras" else "keras"
+        assert not [e for e in browser.find_elements(By.CSS_SELECTOR, f".dlbook-only-{other}") if e.is_displayed()]
+        shown = [e.text for e in browser.find_elements(By.CSS_SELECTOR, f".dlbook-only-{framework}") if e.is_displayed()]
+        assert shown, f"no {label} value is visible"
+        outputs = [e for e in browser.find_elements(By.CSS_SELECTOR, ".dlbook-output-tabs > .sd-tab-content")
+                   if e.is_displayed()]
+        assert outputs, "no shared cell shows per-framework outputs"
+        seen[framework] = shown
+        browser.execute_script("window.scrollTo(0, 0)")
+        _screenshot(browser, f"{page}-selected-{framework}")
+    assert seen["keras"] != seen["pytorch"], "both tabs show the same numbers"
