@@ -48,6 +48,17 @@ MARKER = ".dlbook-staged"
 CELL_TIMEOUT_S = 1800
 
 
+def toc_files(entries: dict | list) -> list[str]:
+    """Every ``file`` in a ``_toc.yml`` structure (parts, chapters, sections), in reading order."""
+    found: list[str] = []
+    for entry in entries if isinstance(entries, list) else [entries]:
+        if "file" in entry:
+            found.append(entry["file"])
+        for key in ("parts", "chapters", "sections"):
+            found += toc_files(entry.get(key, []))
+    return found
+
+
 @dataclass
 class Book:
     root: Path
@@ -58,9 +69,7 @@ class Book:
     def load(cls, root: Path) -> "Book":
         config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
         toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
-        docnames = [toc["root"]] + [chapter["file"] for part in toc.get("parts", [])
-                                    for chapter in part.get("chapters", [])]
-        return cls(root, config, docnames)
+        return cls(root, config, [toc["root"]] + toc_files(toc))
 
     def source(self, docname: str) -> Path:
         for suffix in (".md", ".ipynb"):

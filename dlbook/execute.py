@@ -24,6 +24,8 @@ REPORT_CELL = "import json as _j, dlbook.runtime as _r; print(_j.dumps(_r.run_re
 VERSIONED = ("numpy", "scipy", "matplotlib", "torch", "tensorflow", "tensorflow-cpu", "keras")
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 PACKAGE_DIR = Path(__file__).resolve().parent
+# dlbook modules that build the book but that no page imports: they cannot change an output.
+BUILD_TOOLING = {"build", "execute", "merge", "glue", "plain_markdown", "sphinxext", "notebooks"}
 
 
 class ExecutionFailed(RuntimeError):
@@ -56,7 +58,8 @@ def cache_key(notebook: nbformat.NotebookNode, framework: str, profile: str) -> 
         if cell.cell_type == "code":
             digest.update(cell.source.encode() + b"\0")
     for module in sorted(PACKAGE_DIR.rglob("*.py")):
-        digest.update(module.read_bytes())
+        if module.stem not in BUILD_TOOLING:
+            digest.update(module.read_bytes())
     return digest.hexdigest()
 
 
@@ -87,9 +90,8 @@ def clean_outputs(notebook: nbformat.NotebookNode, replacements: dict[str, str])
                 if not output.text.strip():
                     continue
             elif output.output_type in ("display_data", "execute_result"):
-                output.data.pop(WIDGET_MIME, None)
-                if not output.data:
-                    continue
+                if WIDGET_MIME in output.data:
+                    continue   # its text/plain is a stale snapshot (e.g. a progress bar at 0 %)
                 if "text/plain" in output.data:
                     output.data["text/plain"] = scrub_paths(output.data["text/plain"], replacements)
             kept.append(output)

@@ -17,13 +17,16 @@ def text_only() -> bool:
 
 def tqdm_class() -> Any:
     """The tqdm class to use: ``tqdm.auto`` interactively, a disabled bar in the book build."""
-    import functools
-
     from tqdm.auto import tqdm
 
-    if text_only():
-        return functools.partial(tqdm, disable=True)
-    return tqdm
+    if not text_only():
+        return tqdm
+
+    def disabled(*args: Any, **kwargs: Any) -> Any:
+        kwargs["disable"] = True   # even where the caller passes disable=False
+        return tqdm(*args, **kwargs)
+
+    return disabled
 
 
 def keras_callbacks() -> list:

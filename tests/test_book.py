@@ -15,6 +15,7 @@ import nbformat
 import pytest
 import yaml
 
+from dlbook.build import toc_files as dlbook_toc_files
 from dlbook.plain_markdown import leftover_myst
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,10 +24,7 @@ LEAK_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HID
 
 def toc_files() -> list[str]:
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-    for part in toc.get("parts", []):
-        files += [chapter["file"] for chapter in part.get("chapters", [])]
-    return files
+    return [toc["root"]] + dlbook_toc_files(toc)
 
 
 CHAPTER_PAGES = [f for f in toc_files() if f.startswith("book/") and f != "book/intro"]
@@ -77,7 +75,7 @@ def test_no_build_machine_path_in_pages_or_downloads(built_book: Path) -> None:
 
 
 def _downloads(html: str) -> list[str]:
-    return re.findall(r'href="([^"]+\.ipynb)"', html)
+    return [link for link in re.findall(r'href="([^"]+\.ipynb)"', html) if "://" not in link]
 
 
 @pytest.mark.parametrize("page", [f for f in toc_files() if f != "book/intro"])

@@ -80,7 +80,7 @@ def test_clean_outputs_drops_stderr_widgets_and_build_paths() -> None:
         nbformat.v4.new_output("stream", name="stderr", text="TensorFlow banner\n"),
         _stream("epoch 1: 10%\repoch 1: 100%\nsaved in /home/ann/course/file\n"),
         nbformat.v4.new_output("display_data", data={
-            "application/vnd.jupyter.widget-view+json": {"model_id": "x"}}),
+            "application/vnd.jupyter.widget-view+json": {"model_id": "x"}, "text/plain": "0%|  | 0/94"}),
     ])])
     clean_outputs(notebook, {"/home/ann/course": "<course>"})
     assert [o["text"] for o in notebook.cells[0].outputs] == ["epoch 1: 100%\nsaved in <course>/file\n"]
