@@ -243,7 +243,9 @@ def run_reference(worker: Worker, assignment: str, sources: dict[str, bytes], ti
         if result.returncode != 0:
             raise ReferenceFailed(f"the solution of {assignment} could not be run in the grading sandbox: "
                                   f"{_last_error_line(result.stderr)}")
-        failing = _failing_tests(course, assignment, TESTS_AS_WRITTEN_ID)
+        tests = {f"{nb}:{grade_id}" for nb, cells in sites.items() for grade_id in cells}
+        failing = [f for f in _failing_tests(course, assignment, TESTS_AS_WRITTEN_ID)
+                   if f.split(" (")[0] in tests]  # a manually graded code answer is no test
         if failing:
             raise ReferenceFailed(f"the solution of {assignment} fails its own tests: {', '.join(failing)}")
     finally:
@@ -350,14 +352,18 @@ def score(execution: Execution, reference: Reference, assignment: str, cells: li
     record = _decided(execution.record, execution.records, reference, {c.grade_id: c.points for c in cells})
     # Only the notebooks the student submitted: with tracks, the other track's notebook
     # has the same grade ids (all zero) and must not shadow them.
-    grades = {name: (auto, manual, extra) for notebook, name, auto, manual, extra, _ in record.grades
-              if notebook in execution.notebooks}
+    grades = {name: (auto, manual, extra, needs_manual) for notebook, name, auto, manual, extra, needs_manual
+              in record.grades if notebook in execution.notebooks}
+    unanswered = []
     for cell in cells:
         grade = grades.get(cell.grade_id)
-        if grade is None or (cell.kind == "manual" and grade[1] is None):
+        if grade is None or (cell.kind == "manual" and grade[1] is None and (grade[3] or grade[0] is None)):
             row.parts[cell.grade_id] = None  # not graded yet (written answers wait for a person)
         else:
-            row.parts[cell.grade_id] = _grade_score(*grade)
+            row.parts[cell.grade_id] = _grade_score(*grade[:3])
+            if cell.kind == "manual" and grade[1] is None:
+                # nbgrader found the answer as released ("No response" in formgrader): 0, nothing to wait for.
+                unanswered.append(cell.grade_id)
     row.score = sum(v for v in row.parts.values() if v is not None)
     notes = [*notes, *execution.notes]
     pending = [c.grade_id for c in cells if row.parts[c.grade_id] is None]
@@ -365,5 +371,7 @@ def score(execution: Execution, reference: Reference, assignment: str, cells: li
         notes.append("UNSANDBOXED: graded with --unsafe")
     if pending:
         notes.append(f"awaiting manual grading: {', '.join(pending)}")
+    if unanswered:
+        notes.append(f"no response: {', '.join(unanswered)}")
     row.status = "graded" + (f" ({'; '.join(notes)})" if notes else "")
     return row, record

@@ -25,7 +25,7 @@ def configure(c: Any, course_root: Path | str, db_path: Path | str, course_id: s
     from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, LimitOutput, SaveAutoGrades
 
     from autograder.preprocessors import BoundedExecute, StderrIsNotFailure
-    from autograder.recorded_checks import RecordChecks
+    from autograder.recorded_checks import RecordChecks, UndoRecordChecks
 
     c.CourseDirectory.root = str(course_root)
     c.CourseDirectory.course_id = course_id
@@ -60,8 +60,9 @@ def configure(c: Any, course_root: Path | str, db_path: Path | str, course_id: s
     c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
     # RecordChecks runs after nbgrader has restored the test cells from the gradebook: the
     # tests then record values, and the grader (not the kernel) decides what passed.
+    # UndoRecordChecks puts the instructor's test code back for formgrader once they ran.
     c.Autograde.autograde_preprocessors = [
-        RecordChecks, BoundedExecute, StderrIsNotFailure, ClearMetadataPreprocessor, LimitOutput,
+        RecordChecks, BoundedExecute, UndoRecordChecks, StderrIsNotFailure, ClearMetadataPreprocessor, LimitOutput,
         SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
     ]
     c.GenerateAssignment.create_assignment = True

@@ -67,6 +67,7 @@ RECORDS_FOLDER = "records"  # in a worker's course folder (never in the sandbox)
 COMPLETED = "@completed"  # the site, in the kept values, that says a test cell ran to the end
 # Runs of the solution whose test cells are left as the instructor wrote them (see grading.py).
 UNREWRITTEN_RUNS = ("_reference-tests",)
+ORIGINAL_SOURCES = "dlbook_test_sources"  # key in nbconvert's resources: cell index -> source as restored
 
 
 @dataclass(frozen=True)
@@ -260,9 +261,20 @@ class RecordChecks(NbGraderPreprocessor):
         if resources.get("nbgrader", {}).get("student") in UNREWRITTEN_RUNS:
             return nb, resources
         name = resources["unique_key"]
-        for cell in nb.cells:
+        originals = resources.setdefault(ORIGINAL_SOURCES, {})
+        for index, cell in enumerate(nb.cells):
             if _is_test_cell(cell):
+                originals[index] = cell.source
                 cell.source, _ = rewrite_test(cell.source, name, cell.metadata["nbgrader"]["grade_id"])
+        return nb, resources
+
+
+class UndoRecordChecks(NbGraderPreprocessor):
+    """After execution, give the test cells the instructor's source back (what formgrader shows)."""
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        for index, source in resources.pop(ORIGINAL_SOURCES, {}).items():
+            nb.cells[index].source = source
         return nb, resources
 
 
@@ -374,5 +386,5 @@ def take_cell_records(path: Path, grade_id: str) -> list[dict]:
     return entries
 
 
-__all__ = ["RECORDS_FOLDER", "RecordChecks", "Site", "completed", "completion_site", "decide", "notebook_sites",
+__all__ = ["RECORDS_FOLDER", "RecordChecks", "UndoRecordChecks", "Site", "completed", "completion_site", "decide", "notebook_sites",
            "read_records", "records_path", "rewrite_test", "take_cell_records", "values_match", "math"]

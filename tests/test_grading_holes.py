@@ -100,6 +100,9 @@ FORGED_BEFORE = FORGE + "_forge()\n"
 FORGED_DURING = FORGE + "def double(x):\n    _forge()\n    raise RuntimeError('no answer')\n"
 # An honest answer, then a loop that a plain SIGINT stops (as it would in Jupyter).
 LOOP = "def double(x):\n    return 2 * x\nwhile True:\n    pass\n"
+# nbgrader's documented way to skip code while it grades.
+NBGRADER_IDIOM = ("import os\nif not os.getenv('NBGRADER_EXECUTION'):\n    raise RuntimeError('only outside grading')\n"
+                  "def double(x):\n    return 2 * x\n")
 
 
 def _tests_as(notebook: nbformat.NotebookNode, how: str) -> nbformat.NotebookNode:
@@ -131,6 +134,8 @@ def graded(tmp_path_factory) -> dict:
         "deleted_tests": _tests_as(solution, "deleted"),
         "markdown_tests": _tests_as(solution, "markdown"),
         "markdown_plain_tests": _tests_as(solution, "markdown_plain"),
+        "blank_written": tiny_course.with_answer(solution, "written", "YOUR ANSWER HERE"),
+        "nbgrader_idiom": tiny_course.with_answer(solution, "double", NBGRADER_IDIOM),
     }
     return tiny_course.grade_cases(root, cases, "--workers", "2", "--timeout", "300", "--cell-timeout", "60")
 
@@ -182,6 +187,31 @@ def test_missing_test_cells_are_restored_and_run(graded, student: str) -> None:
     order = [c.metadata.get("nbgrader", {}).get("grade_id") for c in autograded.cells
              if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade_id")]
     assert order == ["double", "test_double", "square", "test_square"], order
+
+
+def test_a_written_answer_left_blank_is_no_response_as_in_the_gradebook(graded) -> None:
+    from nbgrader.api import Gradebook
+
+    row = graded["rows"]["blank_written"]
+    assert (row["written"], row["score"]) == ("0", "5"), row
+    assert "no response: written" in row["status"] and "awaiting manual grading" not in row["status"], row
+    assert graded["rows"]["other"]["written"] == "" and "awaiting manual grading: written" in graded["rows"]["other"]["status"]
+    with Gradebook(f"sqlite:///{graded['out'] / 'gradebook.db'}") as gradebook:
+        grade = gradebook.find_grade("written", tiny_course.NAME, tiny_course.NAME, "blank_written")
+        assert (grade.score, grade.needs_manual_grade) == (0, False)
+
+
+def test_nbgraders_execution_variable_is_set_in_the_sandbox(graded) -> None:
+    row = graded["rows"]["nbgrader_idiom"]
+    assert (row["test_double"], row["test_square"]) == ("2", "3"), row
+
+
+def test_the_autograded_notebook_shows_the_instructors_tests(graded) -> None:
+    """formgrader shows the autograded notebook: the tests as written, not their recording form."""
+    path = graded["out"] / "course" / "autograded" / "other" / tiny_course.NAME / f"{tiny_course.NAME}.ipynb"
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nbformat.read(path, 4).cells}
+    assert cells["test_double"] == tiny_course.TESTS["test_double"][0]
+    assert "__dlbook_rec__" not in path.read_text()
 
 
 def test_nothing_secret_in_feedback_or_the_command_output(graded) -> None:
