@@ -113,10 +113,13 @@ def _error_summary(exc: Exception) -> str:
 
 
 def execute(notebook: nbformat.NotebookNode, *, workdir: Path, framework: str, profile: str,
-            timeout: int, root: Path, label: str) -> Execution:
-    """Execute ``notebook`` in a fresh kernel in ``workdir``; raise :class:`ExecutionFailed`."""
+            timeout: int, root: Path, label: str, kernel_log: Path | None = None) -> Execution:
+    """Execute ``notebook`` in a fresh kernel in ``workdir``; raise :class:`ExecutionFailed`.
+
+    The kernel process's own stderr (C++ library logs, not cell output) goes to ``kernel_log``.
+    """
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     run = nbformat.from_dict(json.loads(json.dumps(notebook)))
     run.cells.append(nbformat.v4.new_code_cell(REPORT_CELL))
@@ -124,13 +127,22 @@ def execute(notebook: nbformat.NotebookNode, *, workdir: Path, framework: str, p
     saved = {key: os.environ.get(key) for key in environment}
     os.environ.update(environment)   # the kernel inherits the build's environment
     start = time.perf_counter()
+    if kernel_log is not None:
+        kernel_log.parent.mkdir(parents=True, exist_ok=True)
+    log = open(kernel_log, "w") if kernel_log is not None else None   # noqa: SIM115
     try:
         NotebookClient(run, timeout=timeout, kernel_name="python3", record_timing=False,
-                       resources={"metadata": {"path": str(workdir)}}).execute()
+                       resources={"metadata": {"path": str(workdir)}}).execute(
+            **({"stdout": log, "stderr": log} if log else {}))
     except (CellExecutionError, CellTimeoutError) as exc:
         raise ExecutionFailed(f"{label}: a cell failed in the {profile} profile\n"
                               f"{_error_summary(exc)}") from None
+    except DeadKernelError as exc:
+        raise ExecutionFailed(f"{label}: the kernel died in the {profile} profile ({exc}); "
+                              f"its log: {kernel_log}") from None
     finally:
+        if log is not None:
+            log.close()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -185,7 +197,8 @@ def executed(notebook: nbformat.NotebookNode, cache: ExecutionCache, *, page_id:
     if hit is not None:
         return hit
     cache.forget(page_id, framework, profile)
-    result = execute(notebook, framework=framework, profile=profile, **run_options)
+    log = cache.folder / page_id / f"{framework}-{profile}.kernel.log"
+    result = execute(notebook, framework=framework, profile=profile, kernel_log=log, **run_options)
     cache.put(page_id, framework, profile, key, result)
     return result
 
