@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from dlbook.build import toc_files as dlbook_toc_files
+from dlbook.notebooks import output_name
 from dlbook.plain_markdown import leftover_myst
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,9 +84,9 @@ def test_every_page_offers_clean_notebooks_that_exist(built_book: Path, page: st
     html = (built_book / f"{page}.html").read_text()
     assert "_sources/" not in html, "a button points at page sources, which are not published"
     links = _downloads(html)
-    if page.startswith("book/") and page.split("/")[1] not in ("00-setup",):
-        chapter = page.split("/")[1]
-        assert {f"{chapter}-pytorch.ipynb", f"{chapter}-keras.ipynb"} <= {Path(l).name for l in links}
+    if page.startswith("book/"):
+        expected = {output_name(Path(f"{page}.md"), fw) for fw in ("pytorch", "keras")}
+        assert expected <= {Path(link).name for link in links}, f"{page} lacks {expected}"
         assert "colab.research.google.com/github/" in html
     assert links, "the page offers no notebook to download"
     for link in links:
