@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
 import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,12 +35,12 @@ import nbformat
 import yaml
 
 from dlbook import glue
-from dlbook.execute import ExecutionCache, ExecutionFailed, executed
+from dlbook.execute import Execution, ExecutionCache, ExecutionFailed, cache_key, executed
 from dlbook.merge import framework_markdown, merge, visible_outputs
 from dlbook.notebooks import (FRAMEWORKS, INSTALL_CELL, ORIGIN_KEY, for_framework, is_notebook_page,
                               output_name, page_frameworks, read_page)
 from dlbook.plain_markdown import SiteLinks, labels_of, to_plain_markdown
-from dlbook.profile import PROFILES, profile as active_profile
+from dlbook.profile import PROFILES, nvidia_gpu_visible, profile as active_profile
 
 STAGING = Path("_build/src")
 CACHE = Path("_build/.dlbook-cache")
@@ -124,8 +127,91 @@ def download_notebook(run_notebook: nbformat.NotebookNode, framework: str | None
     return out
 
 
-def build_page(book: Book, docname: str, profile: str, cache: ExecutionCache, staging: Path,
-               labels: dict) -> PageResult:
+@dataclass
+class Unit:
+    """One framework's notebook of one page: the build's unit of execution."""
+    docname: str
+    framework: str | None
+    notebook: nbformat.NotebookNode
+    workdir: Path
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.docname, self.framework or "all"
+
+    @property
+    def label(self) -> str:
+        return f"{self.docname} ({FRAMEWORKS.get(self.framework, 'all cells')})"
+
+
+def _run_unit(unit: Unit, cache_folder: Path, profile: str, root: Path) -> tuple[Execution | None, str | None, float]:
+    """Execute one unit (in a worker process); return (run, error, seconds)."""
+    start = time.perf_counter()
+    try:
+        run = executed(unit.notebook, ExecutionCache(cache_folder), page_id=unit.docname,
+                       framework=unit.key[1], profile=profile, workdir=unit.workdir,
+                       timeout=CELL_TIMEOUT_S, root=root, label=unit.label)
+    except ExecutionFailed as exc:
+        return None, str(exc), time.perf_counter() - start
+    return run, None, time.perf_counter() - start
+
+
+def default_jobs() -> int:
+    """Kernels run at once: one per two CPU cores' worth of work, one on a GPU machine.
+
+    Small networks do not use many cores well; on a 2-core machine two kernels with one
+    thread each finish sooner than one kernel with two threads that wait on each other.
+    """
+    if nvidia_gpu_visible():
+        return 1
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def limit_threads(jobs: int) -> None:
+    """Share the cores between the kernels (unless the caller has set thread counts)."""
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
+        os.environ.setdefault(name, threads)
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1" if jobs > 1 else threads)
+
+
+def run_units(units: list[Unit], cache: ExecutionCache, profile: str, root: Path,
+              jobs: int) -> dict[tuple[str, str], tuple[Execution | None, str | None]]:
+    """Every unit's execution (from the cache, or run ``jobs`` at a time), in toc order."""
+    results: dict[tuple[str, str], tuple[Execution | None, str | None]] = {}
+    pending = []
+    for unit in units:
+        hit = cache.get(unit.docname, unit.key[1], profile, cache_key(unit.notebook, unit.key[1], profile))
+        if hit is not None:
+            results[unit.key] = (hit, None)
+            print(f"  {unit.label}: cached", flush=True)
+        else:
+            pending.append(unit)
+    if not pending:
+        return results
+    limit_threads(jobs)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = {pool.submit(_run_unit, unit, cache.folder, profile, root): unit for unit in pending}
+        for future in as_completed(futures):
+            unit = futures[future]
+            run, error, seconds = future.result()
+            results[unit.key] = (run, error)
+            status = f"FAILED after {seconds:.0f} s" if error else f"executed in {seconds:.0f} s"
+            print(f"  {unit.label}: {status}", flush=True)
+    return results
+
+
+def page_units(book: Book, docname: str) -> list[Unit]:
+    source = book.source(docname)
+    if not is_notebook_page(source) or docname.startswith("notebooks/"):
+        return []
+    page = read_page(source)
+    return [Unit(docname, fw, for_framework(page, fw), source.parent)
+            for fw in page_frameworks(page) or [None]]
+
+
+def build_page(book: Book, docname: str, runs_by_key: dict, staging: Path, labels: dict) -> PageResult:
     result = PageResult(docname)
     source = book.source(docname)
     target_dir = (staging / docname).parent
@@ -137,33 +223,35 @@ def build_page(book: Book, docname: str, profile: str, cache: ExecutionCache, st
             shutil.copyfile(source, staging / EXTRA / download)
             result.downloads["assignment"] = download.as_posix()
         return result
+    try:
+        return _merge_page(book, docname, runs_by_key, staging, labels, result)
+    except glue.GlueError as exc:
+        (target_dir / f"{Path(docname).name}.ipynb").unlink(missing_ok=True)
+        result.error = f"{docname}: {exc}"
+        return result
+
+
+def _merge_page(book: Book, docname: str, runs_by_key: dict, staging: Path, labels: dict,
+                result: PageResult) -> PageResult:
+    source = book.source(docname)
+    target_dir = (staging / docname).parent
+    site_dir = Path(NOTEBOOK_DIR) / Path(docname).parent
     page = read_page(source)
     links = SiteLinks(book.site_url, docname, labels)
     runs = {}
     for framework in page_frameworks(page) or [None]:
-        notebook = for_framework(page, framework)
-        label = f"{docname} ({FRAMEWORKS.get(framework, 'all cells')})"
-        start = time.perf_counter()
-        try:
-            run = executed(notebook, cache, page_id=docname, framework=framework or "all",
-                           profile=profile, workdir=source.parent, timeout=CELL_TIMEOUT_S,
-                           root=book.root, label=label)
-        except ExecutionFailed as exc:
-            (staging / f"{docname}.ipynb").unlink(missing_ok=True)
-            result.error = str(exc)
+        run, error = runs_by_key[(docname, framework or "all")]
+        if error:
+            (target_dir / f"{Path(docname).name}.ipynb").unlink(missing_ok=True)
+            result.error = error
             return result
-        result.timings[framework or "all"] = (time.perf_counter() - start, run.cached)
+        result.timings[framework or "all"] = (run.seconds, run.cached)
         runs[framework] = run
         name = output_name(source, framework)
         _write_notebook(staging / EXTRA / site_dir / name,
                         download_notebook(run.notebook, framework, links, book.requirement))
         result.downloads[framework or "all"] = (site_dir / name).as_posix()
-    try:
-        merged = merge(page, runs)
-    except glue.GlueError as exc:
-        result.error = f"{docname}: {exc}"
-        return result
-    _write_notebook(target_dir / f"{Path(docname).name}.ipynb", merged)
+    _write_notebook(target_dir / f"{Path(docname).name}.ipynb", merge(page, runs))
     return result
 
 
@@ -178,7 +266,7 @@ def staged_config(book: Book) -> dict:
     return config
 
 
-def stage(book: Book, staging: Path, profile: str) -> list[PageResult]:
+def stage(book: Book, staging: Path, profile: str, jobs: int | None = None) -> list[PageResult]:
     staging.mkdir(parents=True, exist_ok=True)
     (staging / MARKER).write_text("staged by python -m dlbook.build\n")
     _write_if_changed(staging / "_config.yml", yaml.safe_dump(staged_config(book), sort_keys=False))
@@ -191,12 +279,11 @@ def stage(book: Book, staging: Path, profile: str) -> list[PageResult]:
         (staging / EXTRA / NOTEBOOK_DIR / docname).parent.mkdir(parents=True, exist_ok=True)
         (staging / docname).parent.mkdir(parents=True, exist_ok=True)
     cache = ExecutionCache(book.root / CACHE)
+    units = [unit for docname in book.docnames for unit in page_units(book, docname)]
+    runs = run_units(units, cache, profile, book.root, jobs or default_jobs())
     results = []
     for docname in book.docnames:
-        result = build_page(book, docname, profile, cache, staging, labels)
-        for framework, (seconds, cached) in result.timings.items():
-            print(f"  {docname} [{framework}] {'cached' if cached else f'executed in {seconds:.0f} s'}",
-                  flush=True)
+        result = build_page(book, docname, runs, staging, labels)
         if result.error:
             print(f"FAILED {result.error}", file=sys.stderr, flush=True)
         results.append(result)
@@ -210,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=PROFILES, help="default: dlbook.profile()'s rule")
     parser.add_argument("--root", type=Path, default=Path.cwd())
     parser.add_argument("--stage-only", action="store_true", help="execute and stage, do not render")
+    parser.add_argument("--jobs", type=int, help="kernels at once (default: 2 on a CPU machine, 1 with a GPU)")
     parser.add_argument("jupyter_book_args", nargs="*", help="passed to jupyter-book build")
     args = parser.parse_args(argv)
     root = args.root.resolve()
@@ -217,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Building the book in the {profile} profile", flush=True)
     book = Book.load(root)
     staging = root / STAGING
-    results = stage(book, staging, profile)
+    results = stage(book, staging, profile, args.jobs)
     failed = [r for r in results if r.error]
     if failed:
         print(f"{len(failed)} page(s) failed: " + ", ".join(r.docname for r in failed), file=sys.stderr)

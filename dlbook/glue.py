@@ -44,11 +44,16 @@ def is_hidden_glue_output(output: Mapping) -> bool:
     return bool(output.get("metadata", {}).get("scrapbook", {}).get("mime_prefix"))
 
 
+# NumPy 2 scalars print as ``np.float64(0.5)``; the number inside is what a page glued.
+NUMPY_SCALAR = re.compile(r"^np\.\w+\((?P<value>[^()]*)\)$")
+
+
 def format_value(raw: str, spec: str) -> str:
     """Format glued ``text/plain`` as MyST-NB's ``glue:text`` role does."""
     from myst_nb.core.variables import format_plain_text
 
-    return format_plain_text(raw, spec)
+    scalar = NUMPY_SCALAR.match(raw.strip())
+    return format_plain_text(scalar.group("value") if scalar else raw, spec)
 
 
 def _split(body: str) -> tuple[str, str]:
@@ -64,7 +69,11 @@ def substitute(markdown: str, render: Callable[[str, str], str]) -> str:
 def lookup(values: Mapping[str, str], key: str, spec: str, where: str) -> str:
     if key not in values:
         raise GlueError(f"the prose quotes glue key {key!r}, which the {where} does not glue")
-    return format_value(values[key], spec)
+    try:
+        return format_value(values[key], spec)
+    except (TypeError, ValueError) as exc:
+        raise GlueError(f"glue key {key!r} of the {where} holds {values[key]!r}, which the "
+                        f"format {spec!r} cannot show ({exc})") from None
 
 
 def value_role(per_framework: Mapping[str, str]) -> str:

@@ -84,3 +84,9 @@ def test_clean_outputs_drops_stderr_widgets_and_build_paths() -> None:
     ])])
     clean_outputs(notebook, {"/home/ann/course": "<course>"})
     assert [o["text"] for o in notebook.cells[0].outputs] == ["epoch 1: 100%\nsaved in <course>/file\n"]
+
+
+def test_numpy_scalars_format_like_numbers() -> None:
+    assert glue.format_value("np.float64(0.66212)", ".2f") == "0.66"
+    with pytest.raises(glue.GlueError, match="'x'.*cannot show"):
+        glue.lookup({"x": "'text'"}, "x", ".2f", "PyTorch notebook")
