@@ -50,6 +50,7 @@ import math
 import os
 import stat
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -287,6 +288,13 @@ def read_records(path: Path) -> dict[str, list[dict]]:
         return records
     with path.open("rb") as handle:
         raw = handle.read(MAX_RECORD_BYTES)
+    for site, value in _parse_records(raw):
+        records.setdefault(site, []).append(value)
+    return records
+
+
+def _parse_records(raw: bytes) -> Iterator[tuple[str, dict]]:
+    """``(site, value)`` for every well-formed JSON line of a records file; others are skipped."""
     for line in raw.splitlines():
         try:
             entry = json.loads(line)
@@ -294,8 +302,7 @@ def read_records(path: Path) -> dict[str, list[dict]]:
         except (ValueError, KeyError, TypeError):
             continue
         if isinstance(site, str) and isinstance(value, dict):
-            records.setdefault(site, []).append(value)
-    return records
+            yield site, value
 
 
 def _as_array(value: dict) -> np.ndarray | None:
@@ -373,17 +380,8 @@ def take_cell_records(path: Path, grade_id: str) -> list[dict]:
     finally:
         os.close(handle)
         discard(path)
-    entries = []
-    for line in raw.splitlines():
-        try:
-            entry = json.loads(line)
-            site, value = entry["site"], entry["value"]
-        except (ValueError, KeyError, TypeError):
-            continue
-        if isinstance(site, str) and site.startswith(f"{grade_id}/") and site != completion_site(grade_id) \
-                and isinstance(value, dict):
-            entries.append({"site": site, "value": value})
-    return entries
+    return [{"site": site, "value": value} for site, value in _parse_records(raw)
+            if site.startswith(f"{grade_id}/") and site != completion_site(grade_id)]
 
 
 __all__ = ["RECORDS_FOLDER", "RecordChecks", "UndoRecordChecks", "Site", "completed", "completion_site", "decide", "notebook_sites",
