@@ -86,8 +86,9 @@ def run_info(framework: str | None, run: Execution) -> str:
 
 def _info_block(runs: Mapping[str | None, Execution]) -> str:
     lines = {fw or "all": run_info(fw, run) for fw, run in runs.items()}
-    role = glue.value_role(lines) if len(lines) > 1 else glue.value_role({"all": lines.popitem()[1]})
-    return f"\n\n:::{{container}} dlbook-run-info\n{role}\n:::\n"
+    if len(lines) == 1:   # one run: visible whatever tab the reader picked
+        lines = {"all": next(iter(lines.values()))}
+    return f"\n\n:::{{container}} dlbook-run-info\n{glue.value_role(lines)}\n:::\n"
 
 
 def _with_info(markdown: str, block: str) -> str:
