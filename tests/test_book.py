@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import functools
 import http.server
-import json
 import os
 import re
 import shutil
 import threading
-import urllib.request
 from pathlib import Path
 
 import nbformat
@@ -238,7 +236,8 @@ def test_values_and_outputs_follow_the_selected_framework(browser, site) -> None
         assert info.startswith(f"{label} run:"), info
         other = "pytorch" if framework == "keras" else "keras"
         assert not [e for e in browser.find_elements(By.CSS_SELECTOR, f".dlbook-only-{other}") if e.is_displayed()]
-        shown = [e.text for e in browser.find_elements(By.CSS_SELECTOR, f".dlbook-only-{framework}") if e.is_displayed()]
+        shown = [e.text for e in browser.find_elements(By.CSS_SELECTOR, f".dlbook-only-{framework}")
+                 if e.is_displayed()]
         assert shown, f"no {label} value is visible"
         outputs = [e for e in browser.find_elements(By.CSS_SELECTOR, ".dlbook-output-tabs > .sd-tab-content")
                    if e.is_displayed()]

@@ -20,7 +20,8 @@ def test_assert_close_passes_within_tolerance() -> None:
 
 
 def test_assert_close_names_the_worst_value() -> None:
-    with pytest.raises(AssertionError, match=r"out: 1 of 4 values differ; the worst at index \(1, 0\) is 9, expected 3"):
+    worst = r"out: 1 of 4 values differ; the worst at index \(1, 0\) is 9, expected 3"
+    with pytest.raises(AssertionError, match=worst):
         assert_close([[1, 2], [9, 4]], [[1, 2], [3, 4]], name="out")
 
 
@@ -36,9 +37,8 @@ def test_assert_close_reports_shape_none_and_nan() -> None:
 
 
 def test_hidden_hides_the_details() -> None:
-    with pytest.raises(HiddenTestFailure) as info:
-        with hidden("conv2d"):
-            assert_close([123.456], [654.321], name="secret")
+    with pytest.raises(HiddenTestFailure) as info, hidden("conv2d"):
+        assert_close([123.456], [654.321], name="secret")
     message = str(info.value)
     assert "conv2d" in message and "123" not in message and "654" not in message
     assert info.value.__cause__ is None and info.value.__suppress_context__

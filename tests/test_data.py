@@ -118,7 +118,7 @@ def test_the_real_test_split_from_debian() -> None:
 
 def test_digits_and_photos() -> None:
     images, labels = data.digits()
-    assert images.shape == (1797, 8, 8) and 0 <= images.min() and images.max() <= 1
+    assert images.shape == (1797, 8, 8) and images.min() >= 0 and images.max() <= 1
     assert set(labels.tolist()) == set(range(10))
     gray = data.photo("chelsea", gray=True, size=(32, 48))
     assert gray.shape == (32, 48) and gray.dtype == np.float32 and 0 <= gray.min() <= gray.max() <= 1

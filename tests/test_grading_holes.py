@@ -195,7 +195,8 @@ def test_a_written_answer_left_blank_is_no_response_as_in_the_gradebook(graded) 
     row = graded["rows"]["blank_written"]
     assert (row["written"], row["score"]) == ("0", "5"), row
     assert "no response: written" in row["status"] and "awaiting manual grading" not in row["status"], row
-    assert graded["rows"]["other"]["written"] == "" and "awaiting manual grading: written" in graded["rows"]["other"]["status"]
+    other = graded["rows"]["other"]
+    assert other["written"] == "" and "awaiting manual grading: written" in other["status"]
     with Gradebook(f"sqlite:///{graded['out'] / 'gradebook.db'}") as gradebook:
         grade = gradebook.find_grade("written", tiny_course.NAME, tiny_course.NAME, "blank_written")
         assert (grade.score, grade.needs_manual_grade) == (0, False)

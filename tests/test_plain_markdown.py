@@ -8,7 +8,8 @@ LINKS = SiteLinks("https://example.org/book/", "book/03-cam/index",
 
 
 def test_targets_roles_and_admonitions_become_plain_markdown() -> None:
-    source = ("(sec-cam)=\n# CAM\n\nSee {ref}`sec-shapes` and {doc}`the assignment <../../notebooks/03-cam/03-cam-keras>`.\n\n"
+    source = ("(sec-cam)=\n# CAM\n\n"
+              "See {ref}`sec-shapes` and {doc}`the assignment <../../notebooks/03-cam/03-cam-keras>`.\n\n"
               ":::{admonition} Common mistake\n:class: warning\nText **here**.\n:::\n\n"
               "```{note}\nA note.\n```\n")
     plain = to_plain_markdown(source, LINKS)

@@ -27,9 +27,11 @@ def fresh(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow  # nbgrader generate_assignment for every assignment
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_notebooks_are_a_fresh_release(fresh: Path, assignment: str) -> None:
-    committed = sorted(p.relative_to(ROOT / "notebooks") for p in (ROOT / "notebooks" / assignment).rglob("*") if p.is_file())
+    committed = sorted(p.relative_to(ROOT / "notebooks")
+                       for p in (ROOT / "notebooks" / assignment).rglob("*") if p.is_file())
     generated = sorted(p.relative_to(fresh) for p in (fresh / assignment).rglob("*") if p.is_file())
     assert committed == generated, "run `python -m autograder release` and commit notebooks/"
     for relative in generated:

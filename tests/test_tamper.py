@@ -30,7 +30,8 @@ ATTACKS = {
              "def double(x):\n    return Liar(0)"),
     # Run `pass` instead of any cell that calls `double` (IPython's run_cell, both versions).
     "patched_run_cell": ("ip = get_ipython()\n_run, _run_async = ip.run_cell, ip.run_cell_async\n"
-                         "def _skip(cell):\n    return 'pass' if 'double(' in cell and 'def double' not in cell else cell\n"
+                         "def _skip(cell):\n"
+                         "    return 'pass' if 'double(' in cell and 'def double' not in cell else cell\n"
                          "ip.run_cell = lambda cell, *a, **k: _run(_skip(cell), *a, **k)\n"
                          "ip.run_cell_async = lambda cell, *a, **k: _run_async(_skip(cell), *a, **k)\n" + WRONG_DOUBLE),
 }
