@@ -29,6 +29,11 @@ def _parser() -> argparse.ArgumentParser:
     rel = commands.add_parser("release", help="regenerate notebooks/ from solutions/")
     rel.add_argument("assignments", nargs="*", help="assignment names (default: all)")
     rel.add_argument("--out", type=Path, help="release folder (default: notebooks/)")
+    rel.add_argument("--no-check", action="store_true",
+                     help="do not run the solutions to check how each graded cell will be graded")
+    rel.add_argument("--cell-timeout", type=int, default=CELL_TIMEOUT_S, metavar="SECONDS",
+                     help="the cell time limit the check runs the solution with (default %(default)s; use the "
+                          "value you will grade with)")
 
     grade = commands.add_parser("grade", help="grade a folder of submissions")
     grade.add_argument("assignment", help="assignment name, e.g. 01-convolution")
@@ -73,6 +78,31 @@ class _Progress:
         self.bar.update()
 
 
+def _check(root: Path, args: argparse.Namespace) -> int:
+    """Run each released assignment's solution as ``grade`` would; say per graded cell how it fares."""
+    from autograder.assignments import list_assignments
+    from autograder.release import check_assignment
+
+    problem = check_sandbox()
+    if problem:
+        print(f"note: checking without the sandbox ({problem}); the solutions are your own code")
+    failed = 0
+    for name in args.assignments or list_assignments(root):
+        print(f"checking {name}: running the solution with its tests, as `grade` will")
+        checks = check_assignment(root, name, sandbox=problem is None, cell_timeout=args.cell_timeout)
+        for check in checks:
+            print(f"  {check}")
+        failed += sum(check.verdict == "PROBLEM" for check in checks)
+        if any(check.verdict == "plain nbgrader" for check in checks):
+            print(f"  note: {name} has test cells graded the plain nbgrader way: a student's code can make them "
+                  "pass without solving; write them as described above for tamper-proof grading")
+    if failed:
+        print(f"error: {failed} graded cell(s) cannot be graded as they are (PROBLEM above); `grade` refuses "
+              "the assignment until they pass", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "grade":
@@ -96,7 +126,7 @@ def _run(args: argparse.Namespace) -> int:
             for path in release(root, args.assignments or None, args.out):
                 if path.is_file():
                     print(f"wrote {path.relative_to(root) if path.is_relative_to(root) else path}")
-            return 0
+            return 0 if args.no_check else _check(root, args)
         if args.command == "export":
             books = [p / "gradebook.db" if p.is_dir() else p for p in args.gradebooks]
             count = export(books, args.fmt, args.output)

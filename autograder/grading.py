@@ -11,6 +11,7 @@ the points.  Batches, parallel and distributed, are :mod:`autograder.batch`.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -25,8 +26,9 @@ from autograder.assignments import GradedCell
 from autograder.merge import SubmissionRecord, read_submission
 from autograder.preprocessors import INTERRUPT_MARKER, RESTART_MARKER
 from autograder.cgroups import CgroupsUnavailable, WorkerCgroup, check_cgroups
-from autograder.recorded_checks import (RECORDS_FOLDER, UNREWRITTEN_RUNS, Site, completed, decide, notebook_sites, read_records,
-                                        records_path)
+from autograder import reference_cache
+from autograder.recorded_checks import (RECORDABLE, RECORDS_FOLDER, UNREWRITTEN_RUNS, Site, completed, decide, notebook_sites,
+                                        plain_test_cells, read_records, records_path)
 from autograder.sandbox import MEMORY_LIMIT, kernel_environment, write_kernelspec
 from autograder.worker import NbgraderProcess
 from autograder.worker import take as take_nbgrader_process
@@ -75,10 +77,19 @@ class Reference:
 
     records: dict[str, dict[str, list[dict]]]  # notebook -> site -> values
     sites: dict[str, dict[str, dict[str, Site]]]  # notebook -> test grade id -> sites
+    # notebook -> test grade id -> why: test cells that record nothing, graded the plain nbgrader way
+    plain: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 class ReferenceFailed(RuntimeError):
-    """The instructor's solution does not pass its own tests in the grading sandbox."""
+    """The instructor's solution does not pass its own tests in the grading sandbox.
+
+    ``problems`` says, for each failing test cell (``notebook:grade_id``), why.
+    """
+
+    def __init__(self, message: str, problems: dict[str, str] | None = None) -> None:
+        self.problems = problems or {}
+        super().__init__(message + "".join(f"\n  {cell}: {why}" for cell, why in self.problems.items()))
 
 
 @dataclass
@@ -206,48 +217,113 @@ def _execute(worker: Worker, assignment: str, student: str, files: dict[str, byt
     return result, records
 
 
-def _failing_tests(course: CourseFolder, assignment: str, student: str) -> list[str]:
-    """``notebook:grade_id (what it raised)`` for each test cell nbgrader gave less than full points."""
+def _failing_tests(course: CourseFolder, assignment: str, student: str) -> list[tuple[str, str]]:
+    """``(notebook, grade_id)`` of each code cell nbgrader gave less than full points."""
     with Gradebook(f"sqlite:///{course.db_path}") as gradebook:
-        submission = gradebook.find_submission(assignment, student)
-        failing = [(nb.name, g.name) for nb in submission.notebooks for g in nb.grades
-                   if g.cell_type == "code" and g.auto_score is not None and g.auto_score < g.max_score]
-    described = []
-    for notebook, grade_id in failing:
-        path = course.root / "autograded" / student / assignment / f"{notebook}.ipynb"
-        errors = []
         try:
-            cell = next(c for c in nbformat.read(path, 4).cells
-                        if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
-            errors = [f"{o.get('ename')}: {o.get('evalue')}"[:200] for o in cell.get("outputs", [])
-                      if o.get("output_type") == "error"]
-        except (OSError, StopIteration, ValueError):
-            pass
-        described.append(f"{notebook}:{grade_id}" + (f" ({errors[0]})" if errors else ""))
+            submission = gradebook.find_submission(assignment, student)
+        except MissingEntry:
+            return []
+        return [(nb.name, g.name) for nb in submission.notebooks for g in nb.grades
+                if g.cell_type == "code" and g.auto_score is not None and g.auto_score < g.max_score]
+
+
+def _errors(cell: nbformat.NotebookNode) -> list[tuple[str, str]]:
+    return [(str(o.get("ename")), str(o.get("evalue"))[:300]) for o in cell.get("outputs", [])
+            if o.get("output_type") == "error"]
+
+
+def describe_failure(notebook: nbformat.NotebookNode, grade_id: str, cell_timeout: float) -> str:
+    """Why the test cell ``grade_id`` of an executed solution notebook failed, in the instructor's terms.
+
+    Each cause gets its own message: the cell time limit, a kernel that died, ``dlbook`` not
+    importable in the kernel, a failing check, an error raised before the checks (naming the
+    answer cell that raised first, if one did), and a hint when the notebook skips code under
+    nbgrader's ``NBGRADER_EXECUTION`` variable, which is set while grading.
+    """
+    cells = notebook.cells
+    index = next((i for i, c in enumerate(cells) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id), None)
+    if index is None:
+        return "the cell is missing from the executed notebook"
+    errors = _errors(cells[index])
+    if not errors:
+        if cells[index].get("execution_count") is None and not cells[index].get("outputs"):
+            return "it never ran: the notebook stopped before it (see the cells above it)"
+        return "it ran without an error but scored less than full points (its output was read as partial credit)"
+    ename, evalue = errors[-1]
+    if any(name in ("CellTimeoutError", "KeyboardInterrupt") or (name == "KernelRestarted" and "ran past" in value)
+           for name, value in errors):
+        return (f"it ran past the {cell_timeout:g} s cell time limit: make the solution faster, or grade with a "
+                "larger --cell-timeout")
+    if ename == "KernelRestarted":
+        return f"the kernel died while it ran ({evalue}): a crash or the memory limit (--memory-limit)"
+    if ename in ("ModuleNotFoundError", "ImportError") and "dlbook" in evalue:
+        return (f"`dlbook` is not importable in the grading kernel ({ename}: {evalue}): the kernel runs the Python "
+                "environment of the grader; install the course package there (`pip install -e .`)")
+    if ename == "AssertionError":
+        message = f"a check fails (hidden tests included): AssertionError: {evalue}" if evalue else \
+            "a check fails (hidden tests included): AssertionError"
+    else:
+        message = f"it raises {ename} before its checks complete: {evalue}"
+        earlier = [(c.metadata.get("nbgrader", {}).get("grade_id") or f"number {i + 1}", _errors(c)[0])
+                   for i, c in enumerate(cells[:index]) if c.cell_type == "code" and _errors(c)]
+        if earlier:
+            where, (first_name, first_value) = earlier[0]
+            message += f"; the solution raised first in cell {where} ({first_name}: {first_value})"
+    skipping = [c.source for c in cells if c.cell_type == "code" and "NBGRADER_EXECUTION" in c.source]
+    missing = re.match(r"name '(\w+)' is not defined", evalue) if ename == "NameError" else None
+    if skipping and (missing is None or any(missing.group(1) in source for source in skipping)):
+        message += ("; note: the notebook reads NBGRADER_EXECUTION, which is 'autograde' while grading, so the "
+                    "code it skips then does not run")
+    return message
+
+
+def _describe(course: CourseFolder, assignment: str, student: str, cells: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """``describe_failure`` for each ``(notebook, grade_id)`` of ``student``'s autograded notebooks."""
+    found: dict[str, nbformat.NotebookNode | None] = {}
+    described = {}
+    for notebook, grade_id in cells:
+        if notebook not in found:
+            path = course.root / "autograded" / student / assignment / f"{notebook}.ipynb"
+            try:
+                found[notebook] = nbformat.read(path, 4)
+            except (OSError, ValueError):
+                found[notebook] = None
+        executed = found[notebook]
+        described[(notebook, grade_id)] = ("the notebook could not be executed" if executed is None
+                                           else describe_failure(executed, grade_id, course.cell_timeout))
     return described
 
 
-def run_reference(worker: Worker, assignment: str, sources: dict[str, bytes], timeout: float) -> Reference:
+def run_reference(worker: Worker, assignment: str, sources: dict[str, bytes], timeout: float,
+                  cache_key: str | None = None) -> Reference:
     """Run the solution notebooks ``sources`` with their own tests in the sandbox; keep what they recorded.
 
     Twice: first with the tests as the instructor wrote them, expected values (hidden ones
     included) checked in the kernel as plain nbgrader would, so a solution that fails any of
     them stops grading instead of becoming the measure of right; then with the recording
-    tests that students' notebooks run, whose values are the reference.
+    tests that students' notebooks run, whose values are the reference.  Test cells that
+    cannot record (:func:`~autograder.recorded_checks.plain_reason`) are graded the plain
+    nbgrader way; they must pass in both runs.  Every failing cell is named with its own
+    cause (:class:`ReferenceFailed`).  With ``cache_key`` a successful run is kept
+    (:mod:`autograder.reference_cache`) and a kept one is used instead of running again.
     """
-    sites = {Path(name).stem: notebook_sites(nbformat.reads(content.decode("utf-8"), 4), Path(name).stem)
-             for name, content in sources.items()}
+    notebooks = {Path(name).stem: nbformat.reads(content.decode("utf-8"), 4) for name, content in sources.items()}
+    sites = {nb: notebook_sites(notebook, nb) for nb, notebook in notebooks.items()}
+    plain = {nb: plain_test_cells(notebook) for nb, notebook in notebooks.items()}
+    if cache_key is not None and (cached := reference_cache.load(cache_key)) is not None:
+        return Reference(cached, sites, plain)
+    tests = {(nb, grade_id) for nb in notebooks for grade_id in [*sites[nb], *plain[nb]]}
     course = worker.course
+    problems: dict[tuple[str, str], str] = {}
     result, _ = _execute(worker, assignment, TESTS_AS_WRITTEN_ID, sources, timeout)
     try:
         if result.returncode != 0:
             raise ReferenceFailed(f"the solution of {assignment} could not be run in the grading sandbox: "
                                   f"{_last_error_line(result.stderr)}")
-        tests = {f"{nb}:{grade_id}" for nb, cells in sites.items() for grade_id in cells}
-        failing = [f for f in _failing_tests(course, assignment, TESTS_AS_WRITTEN_ID)
-                   if f.split(" (")[0] in tests]  # a manually graded code answer is no test
-        if failing:
-            raise ReferenceFailed(f"the solution of {assignment} fails its own tests: {', '.join(failing)}")
+        failing = [cell for cell in _failing_tests(course, assignment, TESTS_AS_WRITTEN_ID)
+                   if cell in tests]  # a manually graded code answer is no test
+        problems.update(_describe(course, assignment, TESTS_AS_WRITTEN_ID, failing))
     finally:
         forget_earlier_attempt(course, assignment, TESTS_AS_WRITTEN_ID)
     result, records = _execute(worker, assignment, REFERENCE_ID, sources, timeout)
@@ -255,19 +331,25 @@ def run_reference(worker: Worker, assignment: str, sources: dict[str, bytes], ti
         if result.returncode != 0:
             raise ReferenceFailed(f"the solution of {assignment} could not be run in the grading sandbox: "
                                   f"{_last_error_line(result.stderr)}")
-        failing = [f"{nb}:{grade_id}" for nb, cells in sites.items() for grade_id in cells
-                   if not completed(records[nb], grade_id)]
-        if failing:
-            raise ReferenceFailed(f"the solution of {assignment} fails its own tests once they record values: "
-                                  f"{', '.join(failing)} (see autograder/recorded_checks.py)")
-        problems = [f"{nb}:{grade_id}" for nb, cells in sites.items() for grade_id, cell_sites in cells.items()
-                    if not decide(cell_sites, records[nb], records[nb])]
-        if problems:
-            raise ReferenceFailed(f"the solution of {assignment} records no value in {', '.join(problems)}: "
-                                  "each test cell needs at least one assert_close (or assert ... == ...)")
+        incomplete = [(nb, grade_id) for nb, grade_id in sorted(tests)
+                      if not completed(records[nb], grade_id) and (nb, grade_id) not in problems]
+        for cell, why in _describe(course, assignment, REFERENCE_ID, incomplete).items():
+            problems[cell] = f"it passes as written but fails once its checks record values: {why}"
+        for nb, cells in sites.items():
+            for grade_id, cell_sites in cells.items():
+                if (nb, grade_id) not in problems and not decide(cell_sites, records[nb], records[nb]):
+                    problems[(nb, grade_id)] = (
+                        "its checks never ran for the solution (an assert inside a branch or loop that did not "
+                        f"execute), so there is no value to compare: tamper-proof grading needs {RECORDABLE} "
+                        "that runs")
     finally:
         forget_earlier_attempt(course, assignment, REFERENCE_ID)
-    return Reference(records, sites)
+    if problems:
+        raise ReferenceFailed(f"the solution of {assignment} fails its own tests, cell by cell:",
+                              {f"{nb}:{grade_id}": why for (nb, grade_id), why in sorted(problems.items())})
+    if cache_key is not None:
+        reference_cache.store(cache_key, records)
+    return Reference(records, sites, plain)
 
 
 def empty_row(student: str, assignment: str, cells: list[GradedCell], status: str = "") -> GradeRow:
@@ -366,6 +448,9 @@ def score(execution: Execution, reference: Reference, assignment: str, cells: li
                 unanswered.append(cell.grade_id)
     row.score = sum(v for v in row.parts.values() if v is not None)
     notes = [*notes, *execution.notes]
+    plain = [grade_id for nb in execution.notebooks for grade_id in reference.plain.get(nb, {})]
+    if plain:
+        notes.append(f"graded the plain nbgrader way (no error: full points; not tamper-proof): {', '.join(plain)}")
     pending = [c.grade_id for c in cells if row.parts[c.grade_id] is None]
     if not sandbox:
         notes.append("UNSANDBOXED: graded with --unsafe")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from autograder import reference_cache
 from autograder.grading import Execution, Reference, Worker, forget_earlier_attempt, run_reference, run_submission
 from autograder.nbgrader_config import CELL_TIMEOUT_S
 from autograder.nbgrader_run import CourseFolder
@@ -122,8 +123,11 @@ def stop_workers(key: str) -> int:
 
 def reference_job(spec: CourseSpec, base: Path | None, timeout: float) -> Reference:
     """Run the solution in a slot; raises :class:`~autograder.grading.ReferenceFailed`."""
+    # Kept between runs only when grading in the sandbox (see autograder/reference_cache.py).
+    cache_key = reference_cache.key(spec.assignment, spec.sources, spec.cell_timeout, spec.memory_limit) \
+        if spec.sandbox else None
     with _slot(spec, base) as worker:
-        return run_reference(worker, spec.assignment, spec.notebooks(), timeout)
+        return run_reference(worker, spec.assignment, spec.notebooks(), timeout, cache_key)
 
 
 @dataclass

@@ -245,10 +245,42 @@ def _is_test_cell(cell: NotebookNode) -> bool:
     return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
+# What a test cell needs to be graded tamper-proof (said by `release` and in the rows).
+RECORDABLE = "an `assert_close(actual, expected)` or `assert actual == expected` (or `assert condition`)"
+
+
+def plain_reason(source: str) -> str | None:
+    """Why a test cell cannot record values (then it is graded the plain nbgrader way), or None.
+
+    A cell records values when it holds at least one ``assert_close(...)`` or ``assert``:
+    those are what the rewriting turns into recordings.  A cell that decides by raising
+    itself (``try: f(0) except ValueError: pass else: raise AssertionError``) or checks with
+    a helper of its own leaves nothing to record; nbgrader's rule (no error: full points)
+    is then the only one there is, and it is decided in the student's own kernel.
+    """
+    try:
+        tree = ast.parse(source.replace(HIDDEN_BEGIN, "").replace(HIDDEN_END, ""))
+    except SyntaxError as err:
+        return f"its code cannot be parsed ({err.msg}, line {err.lineno})"
+    if any(_is_assert_close(node) and node.args for node in ast.walk(tree)) or any(
+            isinstance(node, ast.Assert) for node in ast.walk(tree)):
+        return None
+    if any(isinstance(node, ast.Try) for node in ast.walk(tree)):
+        return ("it checks with try/except and raises itself, with no assert: the recording has no value to "
+                f"compare; tamper-proof grading needs {RECORDABLE}")
+    return f"it has no assert or assert_close: the recording has no value to compare; tamper-proof grading needs {RECORDABLE}"
+
+
+def plain_test_cells(notebook: NotebookNode) -> dict[str, str]:
+    """``{grade_id: why}`` for the test cells of a (source) notebook that record nothing (see :func:`plain_reason`)."""
+    return {cell.metadata["nbgrader"]["grade_id"]: why for cell in notebook.cells
+            if _is_test_cell(cell) and (why := plain_reason(cell.source)) is not None}
+
+
 def notebook_sites(notebook: NotebookNode, name: str) -> dict[str, dict[str, Site]]:
-    """``{grade_id: sites}`` for every test cell of a (source) notebook."""
+    """``{grade_id: sites}`` for every test cell of a (source) notebook that records values."""
     return {cell.metadata["nbgrader"]["grade_id"]: rewrite_test(cell.source, name, cell.metadata["nbgrader"]["grade_id"])[1]
-            for cell in notebook.cells if _is_test_cell(cell)}
+            for cell in notebook.cells if _is_test_cell(cell) and plain_reason(cell.source) is None}
 
 
 class RecordChecks(NbGraderPreprocessor):
@@ -264,7 +296,7 @@ class RecordChecks(NbGraderPreprocessor):
         name = resources["unique_key"]
         originals = resources.setdefault(ORIGINAL_SOURCES, {})
         for index, cell in enumerate(nb.cells):
-            if _is_test_cell(cell):
+            if _is_test_cell(cell) and plain_reason(cell.source) is None:  # others run as written
                 originals[index] = cell.source
                 cell.source, _ = rewrite_test(cell.source, name, cell.metadata["nbgrader"]["grade_id"])
         return nb, resources
@@ -384,5 +416,5 @@ def take_cell_records(path: Path, grade_id: str) -> list[dict]:
             if site.startswith(f"{grade_id}/") and site != completion_site(grade_id)]
 
 
-__all__ = ["RECORDS_FOLDER", "RecordChecks", "UndoRecordChecks", "Site", "completed", "completion_site", "decide", "notebook_sites",
+__all__ = ["RECORDS_FOLDER", "RecordChecks", "plain_reason", "plain_test_cells", "UndoRecordChecks", "Site", "completed", "completion_site", "decide", "notebook_sites",
            "read_records", "records_path", "rewrite_test", "take_cell_records", "values_match", "math"]

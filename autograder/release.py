@@ -1,12 +1,24 @@
-"""``python -m autograder release``: write ``notebooks/`` from ``solutions/``."""
+"""``python -m autograder release``: write ``notebooks/`` from ``solutions/``, then check each assignment.
+
+The check (:func:`check_assignment`) runs the solution in the grading sandbox as ``grade``
+would, and says for every graded cell how it will be graded or what is wrong with it, each
+cause in its own words (:func:`autograder.grading.describe_failure`), so an instructor learns
+it now rather than from the first ``grade``.  A successful check is kept
+(:mod:`autograder.reference_cache`): ``grade`` then does not run the solution again.
+"""
 from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.assignments import assignment_dir, list_assignments
+import nbformat
+
+from autograder.assignments import assignment_dir, list_assignments, source_notebooks
+from autograder.nbgrader_config import CELL_TIMEOUT_S
 from autograder.nbgrader_run import CourseFolder
+from autograder.sandbox import MEMORY_LIMIT, SUBMISSION_TIMEOUT_S
 from autograder.worker import NbgraderProcess
 
 
@@ -35,3 +47,73 @@ def release(root: Path, assignments: list[str] | None = None, out: Path | None =
     finally:
         nbgrader.stop()
     return written
+
+
+@dataclass(frozen=True)
+class CellCheck:
+    """How one graded cell of an assignment will be graded, or what is wrong with it."""
+
+    cell: str  # notebook:grade_id
+    verdict: str  # "tamper-proof", "plain nbgrader", "manual", or "PROBLEM"
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.cell}: {self.verdict}: {self.detail}"
+
+
+def _cell_kinds(path: Path) -> list[tuple[str, str, str]]:
+    """``(grade_id, verdict, detail)`` for each graded cell of a source notebook, before anything runs."""
+    from autograder.recorded_checks import HIDDEN_BEGIN, plain_reason, rewrite_test
+
+    kinds = []
+    for cell in nbformat.read(path, 4).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if not meta.get("grade"):
+            continue
+        grade_id = meta["grade_id"]
+        if cell.cell_type == "markdown":
+            kinds.append((grade_id, "manual", "written answer, graded by a person in formgrader"))
+        elif meta.get("solution"):
+            kinds.append((grade_id, "manual", "manually graded code answer: graded by a person in formgrader, "
+                                              "not run as a test"))
+        elif (why := plain_reason(cell.source)) is not None:
+            kinds.append((grade_id, "plain nbgrader", f"no error: full points, decided in the student's kernel, "
+                                                      f"so not tamper-proof, because {why}"))
+        else:
+            sites = rewrite_test(cell.source, path.stem, grade_id)[1]
+            hidden = ", hidden tests included" if HIDDEN_BEGIN in cell.source else ""
+            kinds.append((grade_id, "tamper-proof", f"{len(sites)} recorded check(s){hidden}"))
+    return kinds
+
+
+def check_assignment(root: Path, assignment: str, sandbox: bool = True, cell_timeout: int = CELL_TIMEOUT_S,
+                     memory_limit: int = MEMORY_LIMIT, timeout: float = SUBMISSION_TIMEOUT_S) -> list[CellCheck]:
+    """Run ``assignment``'s solution as ``grade`` would and say, for every graded cell, how it fares."""
+    from autograder.grading import ReferenceFailed
+    from autograder.jobs import CourseSpec, reference_job, stop_workers
+
+    problems: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="dlbook-check-") as scratch:
+        scratch_path = Path(scratch)
+        course = CourseFolder.create(scratch_path / "course", scratch_path / "gradebook.db",
+                                     root / "solutions", assignment, sandbox, cell_timeout)
+        nbgrader = NbgraderProcess().start()
+        try:
+            nbgrader.generate_assignment(course.root, assignment)
+        finally:
+            nbgrader.stop()
+        spec = CourseSpec.of(course, assignment, memory_limit)
+        try:
+            reference_job(spec, scratch_path / "workers", timeout)
+        except ReferenceFailed as failed:
+            problems = failed.problems or {assignment: str(failed)}
+        finally:
+            stop_workers(spec.key())
+    checks = []
+    for path in source_notebooks(root, assignment):
+        for grade_id, verdict, detail in _cell_kinds(path):
+            cell = f"{path.stem}:{grade_id}"
+            checks.append(CellCheck(cell, "PROBLEM", problems.pop(cell)) if cell in problems
+                          else CellCheck(cell, verdict, detail))
+    checks += [CellCheck(cell, "PROBLEM", why) for cell, why in problems.items()]  # the assignment as a whole
+    return checks

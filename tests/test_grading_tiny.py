@@ -198,5 +198,7 @@ def test_a_solution_that_fails_its_own_tests_stops_the_batch(tmp_path: Path, cap
     code = main(["--course", str(tmp_path), "grade", tiny_course.NAME, str(tmp_path / "subs"), "--out", str(out),
                  "--workers", "2"])
     assert code == 2
-    assert "fails its own tests: 99-tiny:test_square" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "fails its own tests, cell by cell:\n  99-tiny:test_square: a check fails" in err, err
+    assert "test_double" not in err
     assert not (out / "grades.csv").exists()  # no grades from a broken reference
