@@ -14,10 +14,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import as_completed as futures_in_completion_order
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import nbformat
+from nbgrader.api import Gradebook
 
 from autograder.assignments import GradedCell, graded_cells, source_notebooks, tracks
 from autograder.feedback import write_feedback
@@ -28,6 +30,9 @@ from autograder.nbgrader_run import CourseFolder
 from autograder.nbgrader_config import CELL_TIMEOUT_S
 from autograder.sandbox import MEMORY_LIMIT, SUBMISSION_TIMEOUT_S
 from autograder.submissions import Submission, discover, restore_grading_metadata
+
+TIMESTAMP_FILE = "timestamp.txt"
+LATE_PENALTIES = ("none", "zero")  # nbgrader's LateSubmissionPlugin.penalty_method
 from autograder import worker as nbgrader_processes
 
 
@@ -117,14 +122,23 @@ def _runner(spec: CourseSpec, workers: int, scheduler: str | None, scratch: Path
 def grade_batch(root: Path, assignment: str, submissions_dir: Path, out_dir: Path,
                 timeout: float = SUBMISSION_TIMEOUT_S, progress: Callable[[GradeRow], None] | None = None,
                 workers: int = 1, sandbox: bool = True, scheduler: str | None = None,
-                memory_limit: int = MEMORY_LIMIT, cell_timeout: int = CELL_TIMEOUT_S) -> list[GradeRow]:
+                memory_limit: int = MEMORY_LIMIT, cell_timeout: int = CELL_TIMEOUT_S,
+                due_date: str | None = None, late_penalty: str = "none") -> list[GradeRow]:
     """Grade every submission in ``submissions_dir``; write the gradebook, CSV and feedback.
 
     ``workers`` submissions are graded at once on this machine, or, with ``scheduler`` (a
     Dask scheduler address), as many as the cluster's workers have threads.  Each process of
     a submission may use ``memory_limit`` bytes of data; a submission may take ``timeout``
     seconds, one cell ``cell_timeout`` seconds.
+
+    ``due_date`` (nbgrader's format, e.g. ``2026-12-01 17:00:00 Europe/Berlin``) is the
+    assignment's due date in the gradebook; a submission whose ``timestamp.txt`` is later is
+    late, and ``late_penalty`` is nbgrader's ``LateSubmissionPlugin.penalty_method`` for it
+    (``none``: only recorded; ``zero``: the notebook's score is the penalty).
     """
+    if late_penalty not in LATE_PENALTIES:
+        raise ValueError(f"late penalty {late_penalty!r}: nbgrader knows {', '.join(LATE_PENALTIES)}")
+    due = _parse_due_date(due_date)
     notebooks = source_notebooks(root, assignment)
     alternatives = tracks(root, assignment)
     # With tracks a student submits one notebook: its cells are the columns and the maximum.
@@ -142,11 +156,14 @@ def grade_batch(root: Path, assignment: str, submissions_dir: Path, out_dir: Pat
             generator.generate_assignment(course.root, assignment)
         finally:
             nbgrader_processes.give_back(generator)
+        if due is not None:
+            with Gradebook(f"sqlite:///{course.db_path}") as gradebook:
+                gradebook.update_or_create_assignment(assignment, duedate=due)
         spec = CourseSpec.of(course, assignment, memory_limit)
         # What the students received (nbgrader's release, checksums included): the metadata to restore.
         released = {path.name: nbformat.read(course.root / "release" / assignment / path.name, 4)
                     for path in notebooks}
-        writer = _Writer(course, assignment, cells, out_dir, progress)
+        writer = _Writer(course, assignment, cells, out_dir, progress, due, late_penalty)
         with _runner(spec, workers, scheduler, out_dir / "workers") as run:
             rows = _grade_all(run, writer, submissions, released, timeout)
     finally:
@@ -192,6 +209,50 @@ def _grade_all(run: _Runner, writer: "_Writer", submissions: list[Submission],
     return rows
 
 
+class BadDueDate(ValueError):
+    """``--due-date`` is not a date nbgrader reads."""
+
+
+def _parse_due_date(text: str | None) -> datetime | None:
+    """A due date in nbgrader's format as naive UTC (as its gradebook keeps it)."""
+    if not text:
+        return None
+    from nbgrader.utils import parse_utc
+
+    try:
+        return parse_utc(text)
+    except (ValueError, TypeError, OverflowError) as err:
+        raise BadDueDate(f"due date {text!r} is not a date nbgrader reads (e.g. '2026-12-01 17:00:00 UTC'): {err}")
+
+
+def _late(row: GradeRow, record: SubmissionRecord, due: datetime, method: str) -> None:
+    """Apply nbgrader's late submission penalty (its own plugin) to a scored row and its record."""
+    from nbgrader.plugins import LateSubmissionPlugin
+
+    late = max(0.0, (record.timestamp - due).total_seconds()) if record.timestamp is not None else 0.0
+    if late <= 0:
+        return
+    plugin = LateSubmissionPlugin(penalty_method=method)
+    scores: dict[str, float] = {}
+    for notebook, _name, auto, manual, extra, _needs in record.grades:
+        base = manual if manual is not None else auto
+        scores[notebook] = scores.get(notebook, 0.0) + (base or 0.0) + (extra or 0.0)
+    penalties = {notebook: plugin.late_submission_penalty(row.student_id, score, late)
+                 for notebook, score in scores.items()}
+    record.penalties = penalties
+    total = sum(p for p in penalties.values() if p is not None)
+    row.score -= total
+    hours, minutes = divmod(int(late) // 60, 60)
+    where = "graded (" if row.status.startswith("graded (") else "graded"
+    note = (f"late by {hours} h {minutes} min (submitted {record.timestamp:%Y-%m-%d %H:%M:%S} UTC, due "
+            f"{due:%Y-%m-%d %H:%M:%S} UTC): " + (f"penalty {total:g} (late penalty '{method}')" if total
+                                                 else f"no penalty (late penalty '{method}')"))
+    if where == "graded (":
+        row.status = row.status[:-1] + f"; {note})"
+    else:
+        row.status = row.status + f" ({note})"
+
+
 def _prepared(submission: Submission, released: dict[str, nbformat.NotebookNode]
               ) -> tuple[dict[str, bytes], list[str]]:
     """The student's notebooks as sent to grading, with edited grading metadata undone."""
@@ -202,6 +263,8 @@ def _prepared(submission: Submission, released: dict[str, nbformat.NotebookNode]
             notes.append(f"edited grading metadata undone in {len(undone)} cell(s)")
         if restored:
             notes.append(f"missing locked cell(s) restored and run: {', '.join(restored)}")
+    if submission.timestamp is not None:  # nbgrader's autograde reads it and records when it was submitted
+        files[TIMESTAMP_FILE] = submission.timestamp.encode("utf-8")
     return files, notes
 
 
@@ -214,6 +277,8 @@ class _Writer:
     cells: list[GradedCell]
     out_dir: Path
     progress: Callable[[GradeRow], None] | None
+    due: datetime | None = None  # the assignment's due date (UTC), for timestamp.txt
+    late_penalty: str = "none"
 
     def empty(self, student: str, status: str) -> GradeRow:
         return empty_row(student, self.assignment, self.cells, status)
@@ -224,6 +289,8 @@ class _Writer:
             outcome: Outcome = future.result()
             row, record = score(outcome.execution, reference, self.assignment, self.cells, notes,
                                 self.course.sandbox)
+            if record is not None and self.due is not None:
+                _late(row, record, self.due, self.late_penalty)
             files = outcome.files
         except Exception as err:  # noqa: BLE001 - a bug of ours or a lost worker costs one row
             row, record, files = self.empty(student, f"not graded: internal error ({type(err).__name__}: {err})"), None, {}

@@ -53,6 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--memory-limit", type=float, default=MEMORY_LIMIT / 2**30, metavar="GIB",
                        help="memory one process of a submission may use, in GiB, and with cgroups all its "
                             "processes together (default %(default)g)")
+    grade.add_argument("--due-date", metavar="DATE",
+                       help="the assignment's due date, in nbgrader's format (e.g. '2026-12-01 17:00:00 Europe/Berlin'); "
+                            "a submission whose timestamp.txt (written by nbgrader submit) is later is late")
+    grade.add_argument("--late-penalty", choices=("none", "zero"), default="none",
+                       help="nbgrader's late submission penalty: none (lateness only recorded) or zero (a late "
+                            "notebook scores 0) (default %(default)s)")
     grade.add_argument("--scheduler", metavar="ADDRESS",
                        help="grade on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786; its workers "
                             "need this package and bubblewrap; results still land in --out")
@@ -115,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from autograder.assignments import TrackMismatch, UnknownAssignment, assignment_dir, find_course_root
-    from autograder.batch import SchedulerUnavailable, grade_batch
+    from autograder.batch import BadDueDate, SchedulerUnavailable, grade_batch
     from autograder.export import export
     from autograder.grading import ReferenceFailed
     from autograder.release import release
@@ -133,6 +139,10 @@ def _run(args: argparse.Namespace) -> int:
             print(f"wrote {args.output} ({args.fmt}, {count} student(s))")
             return 0
         assignment_dir(root, args.assignment)
+        if args.due_date:
+            from autograder.batch import _parse_due_date
+
+            _parse_due_date(args.due_date)  # a clear error before anything runs
         if not args.submissions.is_dir():
             print(f"error: submissions folder {args.submissions} does not exist", file=sys.stderr)
             return 2
@@ -150,13 +160,15 @@ def _run(args: argparse.Namespace) -> int:
         rows = grade_batch(root, args.assignment, args.submissions, args.out,
                            timeout=args.timeout, progress=progress, workers=args.workers,
                            sandbox=not args.unsafe, scheduler=args.scheduler,
-                           memory_limit=int(args.memory_limit * 2**30), cell_timeout=args.cell_timeout)
+                           memory_limit=int(args.memory_limit * 2**30), cell_timeout=args.cell_timeout,
+                           due_date=args.due_date, late_penalty=args.late_penalty)
         progress.bar.close()
         failed = sum(not row.status.startswith("graded") for row in rows)
         print(f"done: {len(rows)} submission(s), {len(rows) - failed} graded, {failed} not graded; "
               f"see {args.out / 'grades.csv'}")
         return 0
-    except (UnknownAssignment, TrackMismatch, ReferenceFailed, SchedulerUnavailable, FileNotFoundError) as err:
+    except (UnknownAssignment, TrackMismatch, ReferenceFailed, SchedulerUnavailable, FileNotFoundError,
+            BadDueDate) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

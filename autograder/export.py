@@ -41,7 +41,8 @@ def read_gradebooks(paths: Iterable[Path]) -> GradeTable:
             for assignment in gradebook.assignments:
                 table.max_scores[assignment.name] = _max_score(assignment)
                 for submission in assignment.submissions:
-                    table.scores.setdefault(submission.student.id, {})[assignment.name] = float(submission.score)
+                    table.scores.setdefault(submission.student.id, {})[assignment.name] = (
+                        float(submission.score) - float(submission.late_submission_penalty or 0))  # as nbgrader's export
     return table
 
 

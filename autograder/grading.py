@@ -213,7 +213,8 @@ def _execute(worker: Worker, assignment: str, student: str, files: dict[str, byt
         if workdir is not None:
             _remove_tree(workdir)
         _empty_folder(runtime_dir)
-    records = {Path(name).stem: read_records(records_path(records_dir, Path(name).stem)) for name in files}
+    records = {Path(name).stem: read_records(records_path(records_dir, Path(name).stem))
+               for name in files if name.endswith(".ipynb")}
     return result, records
 
 
@@ -260,7 +261,9 @@ def describe_failure(notebook: nbformat.NotebookNode, grade_id: str, cell_timeou
     if ename in ("ModuleNotFoundError", "ImportError") and "dlbook" in evalue:
         return (f"`dlbook` is not importable in the grading kernel ({ename}: {evalue}): the kernel runs the Python "
                 "environment of the grader; install the course package there (`pip install -e .`)")
-    if ename == "AssertionError":
+    if ename == "HiddenTestFailure":  # dlbook.checks.hidden: a hidden check failed, details withheld
+        message = f"a hidden check fails: {evalue}"
+    elif ename == "AssertionError":
         message = f"a check fails (hidden tests included): AssertionError: {evalue}" if evalue else \
             "a check fails (hidden tests included): AssertionError"
     else:
@@ -295,6 +298,19 @@ def _describe(course: CourseFolder, assignment: str, student: str, cells: list[t
     return described
 
 
+def _as_restored(course: CourseFolder, assignment: str, notebooks: dict[str, nbformat.NotebookNode]) -> None:
+    """Give the test cells the source nbgrader restores when it grades (its gradebook's: autotests expanded)."""
+    with Gradebook(f"sqlite:///{course.db_path}") as gradebook:
+        for name, notebook in notebooks.items():
+            for cell in notebook.cells:
+                meta = cell.metadata.get("nbgrader", {})
+                if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+                    try:
+                        cell.source = gradebook.find_source_cell(meta["grade_id"], name, assignment).source
+                    except MissingEntry:
+                        pass
+
+
 def run_reference(worker: Worker, assignment: str, sources: dict[str, bytes], timeout: float,
                   cache_key: str | None = None) -> Reference:
     """Run the solution notebooks ``sources`` with their own tests in the sandbox; keep what they recorded.
@@ -309,6 +325,7 @@ def run_reference(worker: Worker, assignment: str, sources: dict[str, bytes], ti
     (:mod:`autograder.reference_cache`) and a kept one is used instead of running again.
     """
     notebooks = {Path(name).stem: nbformat.reads(content.decode("utf-8"), 4) for name, content in sources.items()}
+    _as_restored(worker.course, assignment, notebooks)
     sites = {nb: notebook_sites(notebook, nb) for nb, notebook in notebooks.items()}
     plain = {nb: plain_test_cells(notebook) for nb, notebook in notebooks.items()}
     if cache_key is not None and (cached := reference_cache.load(cache_key)) is not None:
@@ -377,7 +394,7 @@ def run_submission(worker: Worker, assignment: str, student: str, files: dict[st
                    timeout: float) -> Execution:
     """Autograde one student's notebooks ``files`` (name → content) in ``worker``; decide nothing yet."""
     result, records = _execute(worker, assignment, student, files, timeout)
-    names = [Path(name).stem for name in files]
+    names = [Path(name).stem for name in files if name.endswith(".ipynb")]
     notes = []
     restarts = [line.split(RESTART_MARKER, 1)[1].strip() for line in result.stderr.splitlines()
                 if RESTART_MARKER in line]

@@ -9,7 +9,7 @@ API (:func:`write_submission`), which keeps formgrader and nbgrader's commands w
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -34,6 +34,7 @@ class SubmissionRecord:
     timestamp: datetime | None
     grades: list[tuple[str, str, float | None, float | None, float | None, bool]]
     comments: list[tuple[str, str, str | None, str | None]]
+    penalties: dict[str, float | None] = field(default_factory=dict)  # notebook -> late submission penalty
 
 
 def read_submission(db: Path, assignment: str, student: str) -> SubmissionRecord:
@@ -64,4 +65,6 @@ def write_submission(db: Path, record: SubmissionRecord) -> None:
         for notebook, name, auto, manual in record.comments:
             comment = target.find_comment(name, notebook, assignment, student)
             comment.auto_comment, comment.manual_comment = auto, manual
+        for notebook, penalty in record.penalties.items():
+            target.find_submission_notebook(notebook, assignment, student).late_submission_penalty = penalty
         target.db.commit()

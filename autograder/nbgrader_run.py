@@ -40,6 +40,9 @@ class CourseFolder:
             shutil.rmtree(source)
         shutil.copytree(solutions / assignment, source,
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        # nbgrader's autotest templates live in the course folder, next to source/ (here: next to solutions/).
+        if (solutions.parent / "autotests.yml").is_file():
+            shutil.copyfile(solutions.parent / "autotests.yml", root / "autotests.yml")
         return cls.configure(root, db_path, sandbox, cell_timeout=cell_timeout)
 
     @classmethod

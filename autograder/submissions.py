@@ -31,6 +31,32 @@ class Submission:
     files: dict[str, Path] = field(default_factory=dict)  # expected notebook name -> file
     notes: list[str] = field(default_factory=list)  # harmless fixes we made (e.g. a rename)
     problem: str | None = None  # why it cannot be graded at all
+    timestamp: str | None = None  # nbgrader's timestamp.txt next to the notebook (when it was submitted)
+
+
+MAX_TIMESTAMP_BYTES = 1000
+
+
+def read_timestamp(folder: Path, submission: Submission) -> None:
+    """Take nbgrader's ``timestamp.txt`` from a submission folder, if it holds a date nbgrader reads.
+
+    nbgrader's ``submit`` writes it and ``autograde`` reads it (``2015-02-02 15:58:23.948203
+    America/Los_Angeles``); with the assignment's due date it decides how late a submission is.
+    """
+    from nbgrader.utils import parse_utc
+
+    path = folder / "timestamp.txt"
+    if not path.is_file() or path.is_symlink():
+        return
+    try:
+        text = path.read_bytes()[:MAX_TIMESTAMP_BYTES].decode("utf-8").strip()
+        if text:
+            parse_utc(text)
+            submission.timestamp = text
+            return
+        submission.notes.append("timestamp.txt is empty: ignored")
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, OverflowError):
+        submission.notes.append("timestamp.txt holds no date nbgrader reads: ignored")
 
 
 def _student_folders(base: Path) -> list[Path]:
@@ -138,6 +164,7 @@ def discover(submissions_dir: Path, assignment: str, expected: list[str],
             _pick_notebooks(folder, expected, submission)
         for path in submission.files.values():
             submission.problem = submission.problem or check_notebook(path)
+        read_timestamp(folder, submission)
         result.append(submission)
     return result
 

@@ -236,7 +236,7 @@ def test_a_solution_that_fails_its_hidden_test_stops_the_batch(tmp_path, capsys)
     code = main(["--course", str(tmp_path), "grade", tiny_course.NAME, str(tmp_path / "subs"), "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 2, err
-    assert "fails its own tests, cell by cell:\n  99-tiny:test_square: a check fails (hidden tests included)" in err, err
+    assert "fails its own tests, cell by cell:\n  99-tiny:test_square: a hidden check fails: square:" in err, err
     assert "test_double" not in err, err
     assert not (out / "grades.csv").exists()
 

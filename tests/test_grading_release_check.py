@@ -92,6 +92,7 @@ def _error_cell(source: str, ename: str, evalue: str, grade_id: str = "t") -> nb
     ("ModuleNotFoundError", "No module named 'dlbook'", "`dlbook` is not importable in the grading kernel"),
     ("AssertionError", "double(-5) is wrong", "a check fails (hidden tests included): AssertionError: double(-5)"),
     ("ValueError", "not written yet", "it raises ValueError before its checks complete: not written yet"),
+    ("HiddenTestFailure", "double: a hidden test fails", "a hidden check fails: double: a hidden test fails"),
 ])
 def test_each_cause_has_its_own_message(ename: str, evalue: str, expected: str) -> None:
     notebook = nbformat.v4.new_notebook(cells=[_error_cell("assert f() == 1", ename, evalue)])
