@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -205,11 +206,45 @@ def test_every_worker_group_gets_the_limits_and_the_same_cpu_weight() -> None:
             group.remove()
 
 
+class _StandInCgroup:
+    ENTER = ["enter-the-group", "--"]
+
+    def __init__(self) -> None:
+        self.killed = 0
+
+    def enter_command(self) -> list[str]:
+        return list(self.ENTER)
+
+    def kill_all(self) -> bool:
+        self.killed += 1
+        return True
+
+
+def _kernel_command(worker, monkeypatch) -> list[str]:
+    """The sandboxed kernel's command as grading a submission writes it (nbgrader itself faked)."""
+    from autograder import grading as grading_module
+    from autograder.sandbox import KERNEL_NAME
+
+    seen: dict[str, list[str]] = {}
+
+    def autograde(course_root, env, assignment, student, timeout) -> subprocess.CompletedProcess:
+        spec = Path(env["JUPYTER_PATH"]) / "kernels" / KERNEL_NAME / "kernel.json"
+        seen["argv"] = json.loads(spec.read_text())["argv"]
+        return subprocess.CompletedProcess(["autograde"], 0, "", "")
+
+    monkeypatch.setattr(worker.nbgrader, "autograde", autograde)
+    def forget(course, assignment, student) -> None:  # the folders only: no gradebook here
+        shutil.rmtree(course.root / "submitted" / student / assignment, ignore_errors=True)
+
+    monkeypatch.setattr(grading_module, "forget_earlier_attempt", forget)
+    grading_module._execute(worker, tiny_course.NAME, "s1", {f"{tiny_course.NAME}.ipynb": b"{}"}, 10)
+    return seen["argv"]
+
+
 def test_without_cgroups_grading_keeps_per_process_limits(tmp_path: Path, monkeypatch, capsys) -> None:
     import autograder.cli as cli
     from autograder import grading as grading_module
     from autograder.nbgrader_run import CourseFolder
-    from autograder.sandbox import write_kernelspec
 
     (tmp_path / "cgroup").write_text("0::/\n")
     (tmp_path / "mountinfo").write_text("22 1 0:21 / /proc rw - proc proc rw\n")
@@ -227,10 +262,13 @@ def test_without_cgroups_grading_keeps_per_process_limits(tmp_path: Path, monkey
     worker = grading_module.Worker.start(CourseFolder(tmp_path / "course", tmp_path / "gradebook.db", sandbox=True))
     try:
         assert worker.cgroup is None
-        write_kernelspec(tmp_path / "jupyter", tmp_path, worker.runtime_dir, prefix=None)
-        spec = json.loads((tmp_path / "jupyter" / "kernels" / "dlbook-sandbox" / "kernel.json").read_text())
-        assert Path(spec["argv"][0]).name == "bwrap"  # no cgroup to enter first
+        assert Path(_kernel_command(worker, monkeypatch)[0]).name == "bwrap"  # no cgroup to enter first
+        worker.cgroup = _StandInCgroup()  # where a group exists, the same path enters it first
+        command = _kernel_command(worker, monkeypatch)
+        assert command[:2] == _StandInCgroup.ENTER and Path(command[2]).name == "bwrap"
+        assert worker.cgroup.killed == 1  # and empties it after the submission
     finally:
+        worker.cgroup = None
         worker.stop()
 
     tiny_course.make_course(tmp_path)
