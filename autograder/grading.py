@@ -326,6 +326,9 @@ def run_reference(worker: Worker, assignment: str, sources: dict[str, bytes], ti
     """
     notebooks = {Path(name).stem: nbformat.reads(content.decode("utf-8"), 4) for name, content in sources.items()}
     _as_restored(worker.course, assignment, notebooks)
+    if cache_key is not None:  # the tests as nbgrader restores them (autotests expanded) are part of the key
+        cache_key = reference_cache.with_tests(cache_key, {nb: [c.source for c in notebook.cells]
+                                                           for nb, notebook in notebooks.items()})
     sites = {nb: notebook_sites(notebook, nb) for nb, notebook in notebooks.items()}
     plain = {nb: plain_test_cells(notebook) for nb, notebook in notebooks.items()}
     if cache_key is not None and (cached := reference_cache.load(cache_key)) is not None:

@@ -199,7 +199,8 @@ def ours(case: Case, files: Path, work: Path, release_from: Path) -> dict[str, s
     return found
 
 
-def run(files: Path, only: list[str] | None = None) -> list[tuple[str, str, str, str, str]]:
+def run(files: Path, only: list[str] | None = None, echo: bool = False) -> list[tuple[str, str, str, str, str]]:
+    """The table's rows; with ``echo`` each case's rows are printed as soon as it is graded."""
     table = []
     for case in CASES:
         if only and not any(o in case.name for o in only):
@@ -208,9 +209,11 @@ def run(files: Path, only: list[str] | None = None) -> list[tuple[str, str, str,
             work = Path(tmp)
             theirs, course = plain(case, files, work)
             ours_found = ours(case, files, work, course)
-        for student in case.students:
-            table.append((case.name, student, case.expected[student], theirs[student], ours_found[student]))
-        print(f"done: {case.name}", file=sys.stderr, flush=True)
+        rows = [(case.name, student, case.expected[student], theirs[student], ours_found[student])
+                for student in case.students]
+        table += rows
+        if echo:
+            print("\n".join(f"| {' | '.join(row)} |" for row in rows), flush=True)
     return table
 
 
@@ -229,7 +232,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.files is None or not args.files.is_dir():
         sys.exit("no nbgrader test corpus found: pass --files nbgrader/tests/apps/files")
-    print(markdown(run(args.files, args.only)))
+    print(markdown([]), flush=True)
+    run(args.files, args.only, echo=True)
 
 
 if __name__ == "__main__":
