@@ -80,8 +80,20 @@ def test_a_stuck_cell_is_killed_and_the_notebook_goes_on(graded) -> None:
     assert "kernel restarted 1x" in page and "(in cell double)" in page
 
 
+SECRETS = ("-21.5", "-43", "square(-7)", "49", "HIDDEN", "return 2 * x")  # the hidden tests' inputs and answers
+
+
 def test_nothing_secret_in_feedback_or_logs(graded) -> None:
-    for page in (graded["out"] / "feedback").glob("*.html"):
-        text = page.read_text()
-        for secret in ("-21.5", "-43", "square(-7)", "49", "HIDDEN", "return 2 * x"):
-            assert secret not in text, f"{page.name} reveals {secret!r}"
+    students = set(graded["rows"])
+    pages = {page.stem: page.read_text() for page in (graded["out"] / "feedback").glob("*.html")}
+    assert students and set(pages) == students, "every student gets a feedback page"
+    # What the grader says about each submission: the row's status (also on the page) and the
+    # line the command printed for it (paths and the progress bar's timings are no secret).
+    said = {student: [row["status"], *[line for line in graded["log"].splitlines()
+                                       if line.startswith(f"  {student}: ")]]
+            for student, row in graded["rows"].items()}
+    assert all(len(lines) == 2 for lines in said.values()), said
+    for student in students:
+        for secret in SECRETS:
+            assert secret not in pages[student], f"{student}'s page reveals {secret!r}"
+            assert not any(secret in line for line in said[student]), f"the log on {student} reveals {secret!r}"
