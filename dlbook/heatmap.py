@@ -36,8 +36,10 @@ def text_colour(background: Sequence[float]) -> str:
 
 def annotated_heatmap(matrix: Any, *, ax: plt.Axes | None = None, title: str | None = None,
                       fmt: str = "{:g}", cmap: str = "RdBu_r", limit: float | None = None,
-                      colorbar: bool = True, fontsize: float = 9, grid: bool = True) -> Figure:
-    """A small matrix as a heat map centred on zero, every value written in a readable colour."""
+                      colorbar: bool = True, fontsize: float = 9, grid: bool = True,
+                      hide_zeros: bool = False) -> Figure:
+    """A small matrix as a heat map centred on zero, every value written in a readable colour
+    (``hide_zeros`` leaves zero cells blank, for sparse matrices)."""
     matrix = to_numpy(matrix)
     if matrix.ndim != 2:
         raise ValueError(f"annotated_heatmap draws a 2-D matrix, got shape {matrix.shape}")
@@ -47,6 +49,8 @@ def annotated_heatmap(matrix: Any, *, ax: plt.Axes | None = None, title: str | N
     limit = float(limit if limit is not None else np.abs(matrix).max()) or 1.0
     image = ax.imshow(matrix, cmap=cmap, vmin=-limit, vmax=limit)
     for (r, c), v in np.ndenumerate(matrix):
+        if hide_zeros and v == 0:
+            continue
         ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize=fontsize,
                 color=text_colour(image.cmap(image.norm(v))))
     ax.set_xticks(range(matrix.shape[1]))

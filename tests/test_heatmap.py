@@ -39,3 +39,9 @@ def test_kernel_gallery_annotates_small_kernels_only() -> None:
     assert [len(ax.texts) for ax in kernel_axes] == [25, 0]
     assert all(t.get_color() == "white" for t in kernel_axes[0].texts)  # a uniform kernel is its darkest colour
     plt.close(fig)
+
+
+def test_hide_zeros_leaves_zero_cells_blank() -> None:
+    fig = annotated_heatmap(np.array([[0.0, 2.0], [-1.0, 0.0]]), hide_zeros=True, colorbar=False)
+    assert [t.get_text() for t in fig.axes[0].texts] == ["2", "-1"]
+    plt.close(fig)
