@@ -47,6 +47,7 @@ class GradedCell:
     points: float
     kind: str  # "autograded" for tests, "manual" for written answers
     has_hidden_tests: bool
+    notebook: str = ""  # the notebook (stem) it belongs to; "" where any track's notebook may hold it
 
 
 def graded_cells(notebook_path: Path) -> list[GradedCell]:
@@ -63,6 +64,7 @@ def graded_cells(notebook_path: Path) -> list[GradedCell]:
             points=float(meta.get("points", 0)),
             kind="manual" if manual else "autograded",
             has_hidden_tests=HIDDEN_BEGIN in cell.source,
+            notebook=notebook_path.stem,
         ))
     return cells
 

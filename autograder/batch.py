@@ -13,7 +13,7 @@ import shutil
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import as_completed as futures_in_completion_order
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -142,7 +142,8 @@ def grade_batch(root: Path, assignment: str, submissions_dir: Path, out_dir: Pat
     notebooks = source_notebooks(root, assignment)
     alternatives = tracks(root, assignment)
     # With tracks a student submits one notebook: its cells are the columns and the maximum.
-    cells = [cell for nb in (notebooks[:1] if alternatives else notebooks) for cell in graded_cells(nb)]
+    cells = ([replace(cell, notebook="") for cell in graded_cells(notebooks[0])] if alternatives
+             else [cell for nb in notebooks for cell in graded_cells(nb)])
     submissions = discover(submissions_dir, assignment, [nb.name for nb in notebooks], alternatives)
     workers = max(1, min(workers, len(submissions) or 1))
     # nbgrader processes for the local workers start importing now; the first generates the assignment.

@@ -168,7 +168,7 @@ def _run(args: argparse.Namespace) -> int:
               f"see {args.out / 'grades.csv'}")
         return 0
     except (UnknownAssignment, TrackMismatch, ReferenceFailed, SchedulerUnavailable, FileNotFoundError,
-            BadDueDate) as err:
+            BadDueDate, nbgrader_processes.GenerateFailed) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

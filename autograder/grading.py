@@ -298,7 +298,7 @@ def _describe(course: CourseFolder, assignment: str, student: str, cells: list[t
     return described
 
 
-def _as_restored(course: CourseFolder, assignment: str, notebooks: dict[str, nbformat.NotebookNode]) -> None:
+def as_restored(course: CourseFolder, assignment: str, notebooks: dict[str, nbformat.NotebookNode]) -> None:
     """Give the test cells the source nbgrader restores when it grades (its gradebook's: autotests expanded)."""
     with Gradebook(f"sqlite:///{course.db_path}") as gradebook:
         for name, notebook in notebooks.items():
@@ -325,7 +325,7 @@ def run_reference(worker: Worker, assignment: str, sources: dict[str, bytes], ti
     (:mod:`autograder.reference_cache`) and a kept one is used instead of running again.
     """
     notebooks = {Path(name).stem: nbformat.reads(content.decode("utf-8"), 4) for name, content in sources.items()}
-    _as_restored(worker.course, assignment, notebooks)
+    as_restored(worker.course, assignment, notebooks)
     if cache_key is not None:  # the tests as nbgrader restores them (autotests expanded) are part of the key
         cache_key = reference_cache.with_tests(cache_key, {nb: [c.source for c in notebook.cells]
                                                            for nb, notebook in notebooks.items()})
@@ -459,7 +459,9 @@ def score(execution: Execution, reference: Reference, assignment: str, cells: li
     unanswered = []
     for cell in cells:
         grade = grades.get(cell.grade_id)
-        if grade is None or (cell.kind == "manual" and grade[1] is None and (grade[3] or grade[0] is None)):
+        if cell.notebook and cell.notebook not in execution.notebooks:
+            row.parts[cell.grade_id] = 0.0  # its notebook was not submitted (see the row's notes)
+        elif grade is None or (cell.kind == "manual" and grade[1] is None and (grade[3] or grade[0] is None)):
             row.parts[cell.grade_id] = None  # not graded yet (written answers wait for a person)
         else:
             row.parts[cell.grade_id] = _grade_score(*grade[:3])

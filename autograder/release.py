@@ -61,12 +61,12 @@ class CellCheck:
         return f"{self.cell}: {self.verdict}: {self.detail}"
 
 
-def _cell_kinds(path: Path) -> list[tuple[str, str, str]]:
-    """``(grade_id, verdict, detail)`` for each graded cell of a source notebook, before anything runs."""
+def _cell_kinds(notebook: nbformat.NotebookNode, name: str) -> list[tuple[str, str, str]]:
+    """``(grade_id, verdict, detail)`` for each graded cell of a source notebook (tests as nbgrader restores them)."""
     from autograder.recorded_checks import HIDDEN_BEGIN, plain_reason, rewrite_test
 
     kinds = []
-    for cell in nbformat.read(path, 4).cells:
+    for cell in notebook.cells:
         meta = cell.metadata.get("nbgrader", {})
         if not meta.get("grade"):
             continue
@@ -80,7 +80,7 @@ def _cell_kinds(path: Path) -> list[tuple[str, str, str]]:
             kinds.append((grade_id, "plain nbgrader", f"no error: full points, decided in the student's kernel, "
                                                       f"so not tamper-proof, because {why}"))
         else:
-            sites = rewrite_test(cell.source, path.stem, grade_id)[1]
+            sites = rewrite_test(cell.source, name, grade_id)[1]
             hidden = ", hidden tests included" if HIDDEN_BEGIN in cell.source else ""
             kinds.append((grade_id, "tamper-proof", f"{len(sites)} recorded check(s){hidden}"))
     return kinds
@@ -89,10 +89,11 @@ def _cell_kinds(path: Path) -> list[tuple[str, str, str]]:
 def check_assignment(root: Path, assignment: str, sandbox: bool = True, cell_timeout: int = CELL_TIMEOUT_S,
                      memory_limit: int = MEMORY_LIMIT, timeout: float = SUBMISSION_TIMEOUT_S) -> list[CellCheck]:
     """Run ``assignment``'s solution as ``grade`` would and say, for every graded cell, how it fares."""
-    from autograder.grading import ReferenceFailed
+    from autograder.grading import ReferenceFailed, as_restored
     from autograder.jobs import CourseSpec, reference_job, stop_workers
 
     problems: dict[str, str] = {}
+    notebooks = {path.stem: nbformat.read(path, 4) for path in source_notebooks(root, assignment)}
     with tempfile.TemporaryDirectory(prefix="dlbook-check-") as scratch:
         scratch_path = Path(scratch)
         course = CourseFolder.create(scratch_path / "course", scratch_path / "gradebook.db",
@@ -102,6 +103,7 @@ def check_assignment(root: Path, assignment: str, sandbox: bool = True, cell_tim
             nbgrader.generate_assignment(course.root, assignment)
         finally:
             nbgrader.stop()
+        as_restored(course, assignment, notebooks)  # autotests expanded, as grading will run them
         spec = CourseSpec.of(course, assignment, memory_limit)
         try:
             reference_job(spec, scratch_path / "workers", timeout)
@@ -110,9 +112,9 @@ def check_assignment(root: Path, assignment: str, sandbox: bool = True, cell_tim
         finally:
             stop_workers(spec.key())
     checks = []
-    for path in source_notebooks(root, assignment):
-        for grade_id, verdict, detail in _cell_kinds(path):
-            cell = f"{path.stem}:{grade_id}"
+    for name, notebook in notebooks.items():
+        for grade_id, verdict, detail in _cell_kinds(notebook, name):
+            cell = f"{name}:{grade_id}"
             checks.append(CellCheck(cell, "PROBLEM", problems.pop(cell)) if cell in problems
                           else CellCheck(cell, verdict, detail))
     checks += [CellCheck(cell, "PROBLEM", why) for cell, why in problems.items()]  # the assignment as a whole

@@ -78,6 +78,9 @@ def _pick_notebooks(folder: Path, expected: list[str], submission: Submission) -
             submission.notes.append(f"graded {found[0].name} as {name}")
         elif not found:
             submission.problem = f"no notebook found (expected {name})"
+        elif len(expected) > 1 and any(other in by_name for other in expected):
+            # As nbgrader: the notebooks that are there are graded; the missing one scores 0.
+            submission.notes.append(f"{name} not submitted: its parts score 0")
         else:
             submission.problem = (f"{len(found)} notebooks ({', '.join(sorted(by_name))}) "
                                   f"and none is named {name}")

@@ -93,6 +93,10 @@ def serve() -> None:
         answers.write(json.dumps(answer) + "\n")
 
 
+class GenerateFailed(RuntimeError):
+    """nbgrader could not generate the student version of an assignment (its log says why)."""
+
+
 class NbgraderProcess:
     """The grader's handle on one :func:`serve` process, restarted after a time-out or crash."""
 
@@ -165,7 +169,7 @@ class NbgraderProcess:
         result = self._request({"command": "generate_assignment", "course": str(course_root),
                                 "assignment": assignment}, timeout)
         if result.returncode != 0:
-            raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n{result.stderr[-3000:]}")
+            raise GenerateFailed(f"nbgrader generate_assignment {assignment} failed:\n{result.stderr[-3000:]}")
 
     def stop(self) -> None:
         """End the process and everything it started (a kernel's sandbox dies with it)."""

@@ -48,7 +48,7 @@ class Case:
     expected: dict[str, str]  # student -> nbgrader's documented outcome
     config: list[str] = field(default_factory=list)  # lines for nbgrader_config.py (as the test writes them)
     cell_timeout: int | None = None
-    extra_files: dict[str, str] = field(default_factory=dict)  # path in ps1 (or "../x" in the course) -> corpus file
+    extra_files: dict[str, str] = field(default_factory=dict)  # path in ps1 ("../../x": the course folder) -> corpus file
 
 
 STUB = 'c.ClearSolutions.code_stub = dict(python="# YOUR CODE HERE")'
@@ -64,18 +64,18 @@ CASES = [
          {"foo": "1/7", "bar": "2/7 + manual", "spam": "1/7 + manual", "eggs": "1/7 + manual"}),
     Case("test_grade_autotest", {"p1.ipynb": "autotest-simple.ipynb"},
          {"foo": {"p1.ipynb": "autotest-simple-unchanged.ipynb"}, "bar": {"p1.ipynb": "autotest-simple-changed.ipynb"}},
-         {"foo": "0/1", "bar": "1/1"}, extra_files={"../autotests.yml": "autotests.yml"}),
+         {"foo": "0/1", "bar": "1/1"}, extra_files={"../../autotests.yml": "autotests.yml"}),
     Case("test_grade_hashed_autotest", {"p1.ipynb": "autotest-hashed.ipynb"},
          {"foo": {"p1.ipynb": "autotest-hashed-unchanged.ipynb"}, "bar": {"p1.ipynb": "autotest-hashed-changed.ipynb"}},
-         {"foo": "0/1", "bar": "1/1"}, extra_files={"../autotests.yml": "autotests.yml"}),
+         {"foo": "0/1", "bar": "1/1"}, extra_files={"../../autotests.yml": "autotests.yml"}),
     Case("test_grade_complex_autotest", {"p1.ipynb": "autotest-multi.ipynb"},
          {"foo": {"p1.ipynb": "autotest-multi-unchanged.ipynb"}, "bar": {"p1.ipynb": "autotest-multi-changed.ipynb"}},
-         {"foo": "0/4", "bar": "3/4"}, extra_files={"../autotests.yml": "autotests.yml"}),
+         {"foo": "0/4", "bar": "3/4"}, extra_files={"../../autotests.yml": "autotests.yml"}),
     Case("test_hidden_tests_autotest", {"p1.ipynb": "autotest-hidden.ipynb"},
          {"foo": {"p1.ipynb": "autotest-hidden-unchanged.ipynb"},
           "bar": {"p1.ipynb": "autotest-hidden-changed-wrong.ipynb"},
           "baz": {"p1.ipynb": "autotest-hidden-changed-right.ipynb"}},
-         {"foo": "0", "bar": "0", "baz": "1"}, config=[STUB], extra_files={"../autotests.yml": "autotests.yml"}),
+         {"foo": "0", "bar": "0", "baz": "1"}, config=[STUB], extra_files={"../../autotests.yml": "autotests.yml"}),
     Case("test_hidden_tests_single_notebook", {"p1.ipynb": "test-hidden-tests.ipynb"},
          {"foo": {"p1.ipynb": "@release"}}, {"foo": "1.5 (the solution fails its own hidden tests)"}, config=[STUB],
          extra_files={"jupyter.png": "jupyter.png"}),

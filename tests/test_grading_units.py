@@ -227,6 +227,23 @@ def test_an_execution_without_gradebook_entries_is_not_graded() -> None:
     assert row.parts == {"test_double": 0.0, "test_square": 0.0, "written": 0.0} and row.max_score == 6.0
 
 
+def test_a_notebook_not_submitted_scores_zero_and_the_others_count(tmp_path) -> None:
+    """As nbgrader (test_grade_missing_notebook): the notebooks that are there are graded, a missing one scores 0."""
+    from dataclasses import replace
+
+    from autograder.submissions import discover
+
+    (tmp_path / "s1").mkdir()
+    nbformat.write(tiny_course.source_notebook(), tmp_path / "s1" / "p1.ipynb")
+    (found,) = discover(tmp_path, "ps1", ["p1.ipynb", "p2.ipynb"])
+    assert (found.problem, list(found.files), found.notes) == (None, ["p1.ipynb"], ["p2.ipynb not submitted: its parts score 0"])
+    cells = [replace(c, notebook=NB) for c in CELLS] + [GradedCell("test_other", 4.0, "autograded", True, "p2"),
+                                                        GradedCell("essay", 2.0, "manual", False, "p2")]
+    row, _ = score(_execution(_student(6.0, 9.0), (None, 1.0, None, False)), REFERENCE, NB, cells, found.notes, True)
+    assert row.parts == {"test_double": 2.0, "test_square": 3.0, "written": 1.0, "test_other": 0.0, "essay": 0.0}
+    assert (row.score, row.max_score) == (6.0, 12.0) and "p2.ipynb not submitted: its parts score 0" in row.status
+
+
 # ------------------------------------------------------------------ the feedback page
 
 def _autograded(tmp_path: Path, error: tuple[str, str] | None) -> Path:
