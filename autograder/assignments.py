@@ -48,6 +48,12 @@ class GradedCell:
     kind: str  # "autograded" for tests, "manual" for written answers
     has_hidden_tests: bool
     notebook: str = ""  # the notebook (stem) it belongs to; "" where any track's notebook may hold it
+    qualified: bool = False  # its column is "notebook:grade_id" (another notebook uses the same id)
+
+    @property
+    def column(self) -> str:
+        """Its column in grades.csv and key in a row's parts."""
+        return f"{self.notebook}:{self.grade_id}" if self.qualified else self.grade_id
 
 
 def graded_cells(notebook_path: Path) -> list[GradedCell]:

@@ -38,12 +38,12 @@ from autograder import worker as nbgrader_processes
 
 def write_csv(rows: list[GradeRow], cells: list[GradedCell], path: Path) -> None:
     columns = ["student_id", "assignment", "score", "max_score",
-               *[c.grade_id for c in cells], "status"]
+               *[c.column for c in cells], "status"]
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(columns)
         for row in rows:
-            parts = ["" if row.parts.get(c.grade_id) is None else f"{row.parts[c.grade_id]:g}"
+            parts = ["" if row.parts.get(c.column) is None else f"{row.parts[c.column]:g}"
                      for c in cells]
             writer.writerow([row.student_id, row.assignment, f"{row.score:g}",
                              f"{row.max_score:g}", *parts, row.status])
@@ -144,6 +144,8 @@ def grade_batch(root: Path, assignment: str, submissions_dir: Path, out_dir: Pat
     # With tracks a student submits one notebook: its cells are the columns and the maximum.
     cells = ([replace(cell, notebook="") for cell in graded_cells(notebooks[0])] if alternatives
              else [cell for nb in notebooks for cell in graded_cells(nb)])
+    shared = {c.grade_id for c in cells if sum(o.grade_id == c.grade_id for o in cells) > 1}
+    cells = [replace(c, qualified=True) if c.grade_id in shared else c for c in cells]  # one column each
     submissions = discover(submissions_dir, assignment, [nb.name for nb in notebooks], alternatives)
     workers = max(1, min(workers, len(submissions) or 1))
     # nbgrader processes for the local workers start importing now; the first generates the assignment.
@@ -304,7 +306,7 @@ class _Writer:
             write_feedback(row, self.cells, autograded, self.out_dir / "feedback" / f"{row.student_id}.html")
         except Exception as err:  # noqa: BLE001 - one row's bookkeeping must not stop the batch
             row.status = f"not graded: internal error while recording the result ({err})"
-            row.score, row.parts = 0.0, {c.grade_id: 0.0 for c in self.cells}
+            row.score, row.parts = 0.0, {c.column: 0.0 for c in self.cells}
         if self.progress:
             self.progress(row)
         return row

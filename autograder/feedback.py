@@ -87,7 +87,7 @@ only that it failed. Written answers are graded by hand and count once graded.</
 
 def write_feedback(row: "GradeRow", cells: list[GradedCell], autograded_dir: Path, path: Path) -> None:
     messages = cell_messages(autograded_dir) if row.status.startswith("graded") else {}
-    rows = "\n".join(_row_html(c, row.parts.get(c.grade_id), messages.get(c.grade_id)) for c in cells)
+    rows = "\n".join(_row_html(c, row.parts.get(c.column), messages.get(c.grade_id)) for c in cells)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(PAGE.format(
         assignment=html.escape(row.assignment), student=html.escape(row.student_id),

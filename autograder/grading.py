@@ -374,7 +374,7 @@ def run_reference(worker: Worker, assignment: str, sources: dict[str, bytes], ti
 
 def empty_row(student: str, assignment: str, cells: list[GradedCell], status: str = "") -> GradeRow:
     return GradeRow(student, assignment, max_score=sum(c.points for c in cells),
-                    parts={c.grade_id: 0.0 for c in cells}, status=status)
+                    parts={c.column: 0.0 for c in cells}, status=status)
 
 
 @dataclass
@@ -454,26 +454,27 @@ def score(execution: Execution, reference: Reference, assignment: str, cells: li
     record = _decided(execution.record, execution.records, reference, {c.grade_id: c.points for c in cells})
     # Only the notebooks the student submitted: with tracks, the other track's notebook
     # has the same grade ids (all zero) and must not shadow them.
-    grades = {name: (auto, manual, extra, needs_manual) for notebook, name, auto, manual, extra, needs_manual
+    grades = {(notebook, name): (auto, manual, extra, needs_manual) for notebook, name, auto, manual, extra, needs_manual
               in record.grades if notebook in execution.notebooks}
+    by_name = {name: grade for (_notebook, name), grade in grades.items()}  # a track's cells: any submitted notebook
     unanswered = []
     for cell in cells:
-        grade = grades.get(cell.grade_id)
+        grade = grades.get((cell.notebook, cell.grade_id)) if cell.notebook else by_name.get(cell.grade_id)
         if cell.notebook and cell.notebook not in execution.notebooks:
-            row.parts[cell.grade_id] = 0.0  # its notebook was not submitted (see the row's notes)
+            row.parts[cell.column] = 0.0  # its notebook was not submitted (see the row's notes)
         elif grade is None or (cell.kind == "manual" and grade[1] is None and (grade[3] or grade[0] is None)):
-            row.parts[cell.grade_id] = None  # not graded yet (written answers wait for a person)
+            row.parts[cell.column] = None  # not graded yet (written answers wait for a person)
         else:
-            row.parts[cell.grade_id] = _grade_score(*grade[:3])
+            row.parts[cell.column] = _grade_score(*grade[:3])
             if cell.kind == "manual" and grade[1] is None:
                 # nbgrader found the answer as released ("No response" in formgrader): 0, nothing to wait for.
-                unanswered.append(cell.grade_id)
+                unanswered.append(cell.column)
     row.score = sum(v for v in row.parts.values() if v is not None)
     notes = [*notes, *execution.notes]
     plain = [grade_id for nb in execution.notebooks for grade_id in reference.plain.get(nb, {})]
     if plain:
         notes.append(f"graded the plain nbgrader way (no error: full points; not tamper-proof): {', '.join(plain)}")
-    pending = [c.grade_id for c in cells if row.parts[c.grade_id] is None]
+    pending = [c.column for c in cells if row.parts[c.column] is None]
     if not sandbox:
         notes.append("UNSANDBOXED: graded with --unsafe")
     if pending:

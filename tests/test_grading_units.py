@@ -244,6 +244,20 @@ def test_a_notebook_not_submitted_scores_zero_and_the_others_count(tmp_path) -> 
     assert (row.score, row.max_score) == (6.0, 12.0) and "p2.ipynb not submitted: its parts score 0" in row.status
 
 
+def test_notebooks_sharing_grade_ids_get_a_column_each() -> None:
+    """nbgrader's test_grade_missing_notebook grades two notebooks with the same ids: one column per notebook and id."""
+    from dataclasses import replace
+
+    cells = [replace(c, notebook=NB, qualified=c.grade_id == "test_double") for c in CELLS]
+    cells.append(GradedCell("test_double", 2.0, "autograded", True, "p2", qualified=True))
+    execution = _execution(_student(6.0, 9.0), (None, 1.0, None, False))
+    execution.record.grades.append(("p2", "test_double", 0.0, None, None, False))
+    execution.notebooks.append("p2")
+    row, _ = score(execution, REFERENCE, NB, cells, [], True)
+    assert row.parts == {f"{NB}:test_double": 2.0, "test_square": 3.0, "written": 1.0, "p2:test_double": 0.0}
+    assert row.score == 6.0
+
+
 # ------------------------------------------------------------------ the feedback page
 
 def _autograded(tmp_path: Path, error: tuple[str, str] | None) -> Path:
