@@ -8,6 +8,7 @@ documented outcome, plain nbgrader's result, ours): ``autograder/NBGRADER_CORPUS
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,8 +25,8 @@ pytestmark = [pytest.mark.slow,
 CASES = {case.name: case for case in nbgrader_corpus.CASES}
 
 
-def _ours(name: str, tmp_path: Path) -> dict[str, str]:
-    case = CASES[name]
+def _ours(name: str, tmp_path: Path, **changes) -> dict[str, str]:
+    case = replace(CASES[name], **changes)
     assert FILES is not None
     return nbgrader_corpus.ours(case, FILES, tmp_path, release_from=tmp_path / "unused")
 
@@ -47,7 +48,8 @@ def test_a_solution_that_fails_its_hidden_tests_is_refused_cell_by_cell(tmp_path
     """nbgrader's test-hidden-tests.ipynb: its solution passes the visible tests only (nbgrader gives 1.5/3).
 
     Stricter than nbgrader, on purpose: a solution that fails its own tests cannot say what is right."""
-    found = _ours("test_hidden_tests_single_notebook", tmp_path)
+    # The batch stops before any student's notebook runs: the solution itself stands in for one.
+    found = _ours("test_hidden_tests_single_notebook", tmp_path, students={"foo": {"p1.ipynb": "test-hidden-tests.ipynb"}})
     text = found["foo"]
     assert text.startswith("refused (exit 2)") and "fails its own tests, cell by cell" in text, text
     assert "p1:correct_squares: a check fails (hidden tests included): AssertionError" in text, text
