@@ -30,10 +30,10 @@ from autograder.nbgrader_run import CourseFolder
 from autograder.nbgrader_config import CELL_TIMEOUT_S
 from autograder.sandbox import MEMORY_LIMIT, SUBMISSION_TIMEOUT_S
 from autograder.submissions import Submission, discover, restore_grading_metadata
+from autograder import worker as nbgrader_processes
 
 TIMESTAMP_FILE = "timestamp.txt"
 LATE_PENALTIES = ("none", "zero")  # nbgrader's LateSubmissionPlugin.penalty_method
-from autograder import worker as nbgrader_processes
 
 
 def write_csv(rows: list[GradeRow], cells: list[GradedCell], path: Path) -> None:
@@ -296,7 +296,8 @@ class _Writer:
                 _late(row, record, self.due, self.late_penalty)
             files = outcome.files
         except Exception as err:  # noqa: BLE001 - a bug of ours or a lost worker costs one row
-            row, record, files = self.empty(student, f"not graded: internal error ({type(err).__name__}: {err})"), None, {}
+            status = f"not graded: internal error ({type(err).__name__}: {err})"
+            row, record, files = self.empty(student, status), None, {}
         return self.finish(row, record, files)
 
     def finish(self, row: GradeRow, record: SubmissionRecord | None = None,

@@ -54,7 +54,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="memory one process of a submission may use, in GiB, and with cgroups all its "
                             "processes together (default %(default)g)")
     grade.add_argument("--due-date", metavar="DATE",
-                       help="the assignment's due date, in nbgrader's format (e.g. '2026-12-01 17:00:00 Europe/Berlin'); "
+                       help="the assignment's due date, in nbgrader's format (e.g. "
+                            "'2026-12-01 17:00:00 Europe/Berlin'); "
                             "a submission whose timestamp.txt (written by nbgrader submit) is later is late")
     grade.add_argument("--late-penalty", choices=("none", "zero"), default="none",
                        help="nbgrader's late submission penalty: none (lateness only recorded) or zero (a late "

@@ -41,8 +41,9 @@ def read_gradebooks(paths: Iterable[Path]) -> GradeTable:
             for assignment in gradebook.assignments:
                 table.max_scores[assignment.name] = _max_score(assignment)
                 for submission in assignment.submissions:
+                    # net of the late penalty, as nbgrader's own export
                     table.scores.setdefault(submission.student.id, {})[assignment.name] = (
-                        float(submission.score) - float(submission.late_submission_penalty or 0))  # as nbgrader's export
+                        float(submission.score) - float(submission.late_submission_penalty or 0))
     return table
 
 

@@ -27,8 +27,8 @@ from autograder.merge import SubmissionRecord, read_submission
 from autograder.preprocessors import INTERRUPT_MARKER, RESTART_MARKER
 from autograder.cgroups import CgroupsUnavailable, WorkerCgroup, check_cgroups
 from autograder import reference_cache
-from autograder.recorded_checks import (RECORDABLE, RECORDS_FOLDER, UNREWRITTEN_RUNS, Site, completed, decide, notebook_sites,
-                                        plain_test_cells, read_records, records_path)
+from autograder.recorded_checks import (RECORDABLE, RECORDS_FOLDER, UNREWRITTEN_RUNS, Site, completed, decide,
+                                        notebook_sites, plain_test_cells, read_records, records_path)
 from autograder.sandbox import MEMORY_LIMIT, kernel_environment, write_kernelspec
 from autograder.worker import NbgraderProcess
 from autograder.worker import take as take_nbgrader_process
@@ -281,7 +281,8 @@ def describe_failure(notebook: nbformat.NotebookNode, grade_id: str, cell_timeou
     return message
 
 
-def _describe(course: CourseFolder, assignment: str, student: str, cells: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+def _describe(course: CourseFolder, assignment: str, student: str,
+              cells: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """``describe_failure`` for each ``(notebook, grade_id)`` of ``student``'s autograded notebooks."""
     found: dict[str, nbformat.NotebookNode | None] = {}
     described = {}
@@ -454,8 +455,9 @@ def score(execution: Execution, reference: Reference, assignment: str, cells: li
     record = _decided(execution.record, execution.records, reference, {c.grade_id: c.points for c in cells})
     # Only the notebooks the student submitted: with tracks, the other track's notebook
     # has the same grade ids (all zero) and must not shadow them.
-    grades = {(notebook, name): (auto, manual, extra, needs_manual) for notebook, name, auto, manual, extra, needs_manual
-              in record.grades if notebook in execution.notebooks}
+    grades = {(notebook, name): (auto, manual, extra, needs_manual)
+              for notebook, name, auto, manual, extra, needs_manual in record.grades
+              if notebook in execution.notebooks}
     by_name = {name: grade for (_notebook, name), grade in grades.items()}  # a track's cells: any submitted notebook
     unanswered = []
     for cell in cells:

@@ -268,7 +268,8 @@ def plain_reason(source: str) -> str | None:
     if any(isinstance(node, ast.Try) for node in ast.walk(tree)):
         return ("it checks with try/except and raises itself, with no assert: the recording has no value to "
                 f"compare; tamper-proof grading needs {RECORDABLE}")
-    return f"it has no assert or assert_close: the recording has no value to compare; tamper-proof grading needs {RECORDABLE}"
+    return ("it has no assert or assert_close: the recording has no value to compare; "
+            f"tamper-proof grading needs {RECORDABLE}")
 
 
 def plain_test_cells(notebook: NotebookNode) -> dict[str, str]:
@@ -279,7 +280,7 @@ def plain_test_cells(notebook: NotebookNode) -> dict[str, str]:
 
 def notebook_sites(notebook: NotebookNode, name: str) -> dict[str, dict[str, Site]]:
     """``{grade_id: sites}`` for every test cell of a (source) notebook that records values."""
-    return {cell.metadata["nbgrader"]["grade_id"]: rewrite_test(cell.source, name, cell.metadata["nbgrader"]["grade_id"])[1]
+    return {(grade_id := cell.metadata["nbgrader"]["grade_id"]): rewrite_test(cell.source, name, grade_id)[1]
             for cell in notebook.cells if _is_test_cell(cell) and plain_reason(cell.source) is None}
 
 
@@ -416,5 +417,21 @@ def take_cell_records(path: Path, grade_id: str) -> list[dict]:
             if site.startswith(f"{grade_id}/") and site != completion_site(grade_id)]
 
 
-__all__ = ["RECORDS_FOLDER", "RecordChecks", "plain_reason", "plain_test_cells", "UndoRecordChecks", "Site", "completed", "completion_site", "decide", "notebook_sites",
-           "read_records", "records_path", "rewrite_test", "take_cell_records", "values_match", "math"]
+__all__ = [
+    "RECORDS_FOLDER",
+    "RecordChecks",
+    "plain_reason",
+    "plain_test_cells",
+    "UndoRecordChecks",
+    "Site",
+    "completed",
+    "completion_site",
+    "decide",
+    "notebook_sites",
+    "read_records",
+    "records_path",
+    "rewrite_test",
+    "take_cell_records",
+    "values_match",
+    "math",
+]

@@ -48,7 +48,8 @@ class Case:
     expected: dict[str, str]  # student -> nbgrader's documented outcome
     config: list[str] = field(default_factory=list)  # lines for nbgrader_config.py (as the test writes them)
     cell_timeout: int | None = None
-    extra_files: dict[str, str] = field(default_factory=dict)  # path in ps1 ("../../x": the course folder) -> corpus file
+    # path in ps1 ("../../x": in the course folder) -> corpus file
+    extra_files: dict[str, str] = field(default_factory=dict)
 
 
 STUB = 'c.ClearSolutions.code_stub = dict(python="# YOUR CODE HERE")'
@@ -141,7 +142,8 @@ def plain(case: Case, files: Path, work: Path) -> tuple[dict[str, str], Path]:
     course = work / "plain"
     _place(case, files, course / "source" / "ps1")
     (course / "nbgrader_config.py").write_text(
-        STOCK_CONFIG.format(root=str(course), db=f"sqlite:///{course / 'gradebook.db'}") + "\n".join(case.config) + "\n")
+        STOCK_CONFIG.format(root=str(course), db=f"sqlite:///{course / 'gradebook.db'}")
+        + "\n".join(case.config) + "\n")
     generated = _nbgrader(course, "generate_assignment", "ps1", "--force")
     if generated.returncode != 0:
         return {s: f"generate_assignment failed: {generated.stderr.strip().splitlines()[-1][:120]}"
@@ -150,7 +152,8 @@ def plain(case: Case, files: Path, work: Path) -> tuple[dict[str, str], Path]:
         folder = course / "submitted" / student / "ps1"
         folder.mkdir(parents=True)
         for name, corpus in notebooks.items():
-            shutil.copyfile(course / "release" / "ps1" / name if corpus == "@release" else files / corpus, folder / name)
+            origin = course / "release" / "ps1" / name if corpus == "@release" else files / corpus
+            shutil.copyfile(origin, folder / name)
     _nbgrader(course, "autograde", "ps1", "--force")
     found = _scores(course / "gradebook.db", list(case.students))
     if case.name == "test_side_effects":
@@ -202,8 +205,9 @@ def ours(case: Case, files: Path, work: Path, release_from: Path) -> dict[str, s
 def run(files: Path, only: list[str] | None = None, echo: bool = False) -> list[tuple[str, str, str, str, str]]:
     """The table's rows; with ``echo`` each case's rows are printed as soon as it is graded."""
     table = []
+    names = {case.name for case in CASES}  # a name given in full picks that case only
     for case in CASES:
-        if only and not any(o in case.name for o in only):
+        if only and not any(o == case.name or (o not in names and o in case.name) for o in only):
             continue
         with tempfile.TemporaryDirectory(prefix="nbgrader-corpus-") as tmp:
             work = Path(tmp)
@@ -228,7 +232,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=Path, default=installed_corpus(),
                         help="nbgrader/tests/apps/files (default: the installed nbgrader's)")
-    parser.add_argument("--only", nargs="*", help="cases whose name contains one of these")
+    parser.add_argument("--only", nargs="*", help="cases named so, or whose name contains one of these")
     args = parser.parse_args()
     if args.files is None or not args.files.is_dir():
         sys.exit("no nbgrader test corpus found: pass --files nbgrader/tests/apps/files")

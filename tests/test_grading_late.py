@@ -32,7 +32,8 @@ def test_a_late_submission_gets_nbgraders_penalty(method: str, score: float, pen
     row, record = GradeRow("s", "a", 3.5, 5, status="graded"), _record(_parse_due_date(ONE_HOUR_LATE))
     _late(row, record, due, method)
     assert (row.score, record.penalties) == (score, {"nb": penalty})
-    assert row.status == f"graded (late by 1 h 0 min (submitted 2015-02-02 23:58:23 UTC, due 2015-02-02 22:58:23 UTC): {said})"
+    assert row.status == ("graded (late by 1 h 0 min (submitted 2015-02-02 23:58:23 UTC, due 2015-02-02 22:58:23 UTC): "
+                          f"{said})")
 
 
 def test_on_time_or_without_a_timestamp_is_not_late() -> None:
@@ -65,7 +66,8 @@ def test_timestamp_txt_makes_a_submission_late(tmp_path) -> None:
     assert code == 0
     with (out / "grades.csv").open() as handle:
         rows = {row["student_id"]: row for row in csv.DictReader(handle)}
-    assert {s: rows[s]["score"] for s in stamps} == {"on_time": "5", "late": "0", "no_stamp": "5", "bad_stamp": "5"}, rows
+    scores = {s: rows[s]["score"] for s in stamps}
+    assert scores == {"on_time": "5", "late": "0", "no_stamp": "5", "bad_stamp": "5"}, rows
     assert "late by 1 h 0 min" in rows["late"]["status"] and "penalty 5 (late penalty 'zero')" in rows["late"]["status"]
     assert "late" not in rows["on_time"]["status"]
     assert "timestamp.txt holds no date nbgrader reads: ignored" in rows["bad_stamp"]["status"]

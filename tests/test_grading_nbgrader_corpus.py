@@ -49,7 +49,8 @@ def test_a_solution_that_fails_its_hidden_tests_is_refused_cell_by_cell(tmp_path
 
     Stricter than nbgrader, on purpose: a solution that fails its own tests cannot say what is right."""
     # The batch stops before any student's notebook runs: the solution itself stands in for one.
-    found = _ours("test_hidden_tests_single_notebook", tmp_path, students={"foo": {"p1.ipynb": "test-hidden-tests.ipynb"}})
+    found = _ours("test_hidden_tests_single_notebook", tmp_path,
+                  students={"foo": {"p1.ipynb": "test-hidden-tests.ipynb"}})
     text = found["foo"]
     assert text.startswith("refused (exit 2)") and "fails its own tests, cell by cell" in text, text
     assert "p1:correct_squares: a check fails (hidden tests included): AssertionError" in text, text

@@ -15,7 +15,6 @@ import contextlib
 import csv
 import io
 import os
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -43,7 +42,8 @@ PARTS = {
              "from dlbook.checks import assert_close, hidden\nassert_close(double(3), 6)\n"
              "### BEGIN HIDDEN TESTS\nwith hidden('double'):\n    assert_close(double(-5), -10)\n"
              "### END HIDDEN TESTS"),
-    "no_dlbook": ("import sys\n### BEGIN SOLUTION\nfor _name in [m for m in sys.modules if m.split('.')[0] == 'dlbook'] + ['dlbook']:\n"
+    "no_dlbook": ("import sys\n### BEGIN SOLUTION\n"
+                  "for _name in [m for m in sys.modules if m.split('.')[0] == 'dlbook'] + ['dlbook']:\n"
                   "    sys.modules[_name] = None  # as where dlbook is not installed\n### END SOLUTION",
                   "from dlbook.checks import assert_close\nassert_close(1, 1)"),
 }
@@ -105,7 +105,8 @@ def test_an_answer_that_raised_first_and_the_grading_variable_are_named() -> Non
                                        metadata=_meta("answer", grade=False, solution=True))
     answer.outputs = [nbformat.v4.new_output("error", ename="ZeroDivisionError", evalue="division by zero",
                                              traceback=[])]
-    notebook = nbformat.v4.new_notebook(cells=[answer, _error_cell("assert x == 1", "NameError", "name 'x' is not defined")])
+    test = _error_cell("assert x == 1", "NameError", "name 'x' is not defined")
+    notebook = nbformat.v4.new_notebook(cells=[answer, test])
     message = describe_failure(notebook, "t", 7)
     assert "raises NameError" in message and "raised first in cell answer (ZeroDivisionError" in message
     assert "NBGRADER_EXECUTION, which is 'autograde' while grading" in message
@@ -197,7 +198,8 @@ def test_a_plain_nbgrader_test_is_graded_as_nbgrader_does_and_release_is_reused(
     solution = nbformat.read(root / "solutions" / "ps2" / "problem1.ipynb", 4)
     wrong = nbformat.from_dict(solution)
     wrong.cells[0].source = "def checked(x):\n    return x"
-    cases = {"right": solution, "no_raise": wrong, "blank": nbformat.read(root / "notebooks" / "ps2" / "problem1.ipynb", 4)}
+    blank = nbformat.read(root / "notebooks" / "ps2" / "problem1.ipynb", 4)
+    cases = {"right": solution, "no_raise": wrong, "blank": blank}
     for student, notebook in cases.items():
         (root / "subs2" / student).mkdir(parents=True)
         nbformat.write(notebook, root / "subs2" / student / "problem1.ipynb")
@@ -218,5 +220,6 @@ def test_a_plain_nbgrader_test_is_graded_as_nbgrader_does_and_release_is_reused(
         rows = {row["student_id"]: row for row in csv.DictReader(handle)}
     assert [(rows[s]["test_try_except"], rows[s]["test_good"]) for s in ("right", "no_raise", "blank")] == [
         ("1", "1"), ("0", "1"), ("0", "0")], rows
-    assert "graded the plain nbgrader way (no error: full points; not tamper-proof): test_try_except" in rows["right"]["status"]
+    plain = "graded the plain nbgrader way (no error: full points; not tamper-proof): test_try_except"
+    assert plain in rows["right"]["status"]
     assert "test_good" not in rows["right"]["status"]
