@@ -342,7 +342,7 @@ def _as_array(value: dict) -> np.ndarray | None:
     try:
         data = [float(v) for v in value["data"]]  # "nan"/"inf" strings become floats again
         return np.asarray(data, dtype=np.float64).reshape([int(d) for d in value["shape"]])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):  # JSON integers can be too large for a float
         return None
 
 

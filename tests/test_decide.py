@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -125,6 +125,22 @@ def test_text_values_compare_as_text() -> None:
 ])
 def test_a_malformed_student_value_fails_without_raising(student: dict) -> None:
     assert not values_match(student, encode([1.0, 2.0]), CLOSE)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=12)
+
+
+@relaxed
+@given(st.dictionaries(st.sampled_from(["shape", "data", "text"]), json_values))
+@example({"shape": [1], "data": [10**400]})  # JSON holds integers no float can: a value, not a crash
+@example({"shape": [10**400], "data": [1.0]})
+def test_any_json_a_student_writes_is_decided_without_raising(student: dict) -> None:
+    # The records file is the student's: whatever JSON object a line holds, the writer decides.
+    for reference, site in ((encode([1.0, 2.0]), CLOSE), (encode(True), SAME), ({"text": "ok"}, SAME)):
+        assert values_match(student, reference, site) in (True, False)
 
 
 # ------------------------------------------------------------------ decide
