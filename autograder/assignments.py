@@ -8,7 +8,8 @@ from pathlib import Path
 import nbformat
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
-HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
+# The instructor marks the hidden part of a test cell with these (nbgrader's own markers).
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 # Any folder name nbgrader takes as an assignment id (the course's `NN-name`, nbgrader's `ps1`).
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

@@ -1,6 +1,6 @@
 """Grade a batch of submissions and write the gradebook, ``grades.csv`` and feedback pages.
 
-The jobs (:mod:`autograder.jobs`) run on ``workers`` local threads, or on a Dask
+The jobs (:mod:`autograder.execution.jobs`) run on ``workers`` local threads, or on a Dask
 distributed cluster when a scheduler address is given.  Either way every result comes back
 here as data and this process alone writes it into ``DIR/gradebook.db`` (nbgrader's
 gradebook, the record that formgrader and ``nbgrader export`` read), so SQLite never sees
@@ -22,15 +22,16 @@ import nbformat
 from nbgrader.api import Gradebook
 
 from autograder.assignments import GradedCell, graded_cells, source_notebooks, tracks
-from autograder.feedback import write_feedback
-from autograder.grading import GradeRow, Reference, empty_row, forget_earlier_attempt, score
-from autograder.jobs import CourseSpec, Outcome, grade_job, reference_job, stop_workers
-from autograder.merge import SubmissionRecord, write_submission
-from autograder.nbgrader_run import CourseFolder
+from autograder.scoring.feedback import write_feedback
+from autograder.execution.worker import forget_earlier_attempt
+from autograder.scoring.score import GradeRow, Reference, empty_row, score
+from autograder.execution.jobs import CourseSpec, Outcome, grade_job, reference_job, stop_workers
+from autograder.scoring.gradebook import SubmissionRecord, write_submission
+from autograder.execution.course_folder import CourseFolder
 from autograder.nbgrader_config import CELL_TIMEOUT_S
-from autograder.sandbox import MEMORY_LIMIT, SUBMISSION_TIMEOUT_S
+from autograder.execution.sandbox import MEMORY_LIMIT, SUBMISSION_TIMEOUT_S
 from autograder.submissions import Submission, discover, restore_grading_metadata
-from autograder import worker as nbgrader_processes
+from autograder.execution import nbgrader_process as nbgrader_processes
 
 TIMESTAMP_FILE = "timestamp.txt"
 LATE_PENALTIES = ("none", "zero")  # nbgrader's LateSubmissionPlugin.penalty_method
@@ -237,9 +238,9 @@ def _late(row: GradeRow, record: SubmissionRecord, due: datetime, method: str) -
         return
     plugin = LateSubmissionPlugin(penalty_method=method)
     scores: dict[str, float] = {}
-    for notebook, _name, auto, manual, extra, _needs in record.grades:
-        base = manual if manual is not None else auto
-        scores[notebook] = scores.get(notebook, 0.0) + (base or 0.0) + (extra or 0.0)
+    for grade in record.grades:
+        base = grade.manual if grade.manual is not None else grade.auto
+        scores[grade.notebook] = scores.get(grade.notebook, 0.0) + (base or 0.0) + (grade.extra or 0.0)
     penalties = {notebook: plugin.late_submission_penalty(row.student_id, score, late)
                  for notebook, score in scores.items()}
     record.penalties = penalties

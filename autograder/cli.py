@@ -10,14 +10,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autograder import worker as nbgrader_processes
-from autograder.cgroups import check_cgroups
-from autograder.export import FORMATS
+from autograder.execution import nbgrader_process as nbgrader_processes
+from autograder.execution.cgroups import check_cgroups
+from autograder.scoring.export import FORMATS
 from autograder.nbgrader_config import CELL_TIMEOUT_S
-from autograder.sandbox import MEMORY_LIMIT, SUBMISSION_TIMEOUT_S, check_sandbox
+from autograder.execution.sandbox import MEMORY_LIMIT, SUBMISSION_TIMEOUT_S, check_sandbox
 
 if TYPE_CHECKING:
-    from autograder.grading import GradeRow
+    from autograder.scoring.score import GradeRow
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -123,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     from autograder.assignments import TrackMismatch, UnknownAssignment, assignment_dir, find_course_root
     from autograder.batch import BadDueDate, SchedulerUnavailable, grade_batch
-    from autograder.export import export
-    from autograder.grading import ReferenceFailed
+    from autograder.scoring.export import export
+    from autograder.execution.worker import ReferenceFailed
     from autograder.release import release
 
     root = find_course_root(args.course)

@@ -19,13 +19,13 @@ def configure(c: Any, course_root: Path | str, db_path: Path | str, course_id: s
     """Fill an nbgrader/traitlets config object ``c`` for a course folder.
 
     With ``sandbox=True`` notebooks run in the ``dlbook-sandbox`` kernel (see
-    :mod:`autograder.sandbox`), reached over IPC sockets instead of TCP.
+    :mod:`autograder.execution.sandbox`), reached over IPC sockets instead of TCP.
     """
     from nbconvert.preprocessors import ClearMetadataPreprocessor
     from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, LimitOutput, SaveAutoGrades
 
-    from autograder.preprocessors import BoundedExecute, StderrIsNotFailure
-    from autograder.recorded_checks import RecordChecks, UndoRecordChecks
+    from autograder.execution.preprocessors import BoundedExecute, StderrIsNotFailure
+    from autograder.execution.test_rewrite import RecordChecks, UndoRecordChecks
 
     c.CourseDirectory.root = str(course_root)
     c.CourseDirectory.course_id = course_id
@@ -42,11 +42,11 @@ def configure(c: Any, course_root: Path | str, db_path: Path | str, course_id: s
     c.Execute.allow_errors = True
     c.Execute.kernel_name = "python3"
     # Test cells' recorded values, once taken from the kernel (never inside the sandbox).
-    from autograder.recorded_checks import RECORDS_FOLDER
+    from autograder.scoring.records import RECORDS_FOLDER
 
     c.BoundedExecute.records_dir = str(Path(course_root) / RECORDS_FOLDER)
     if sandbox:
-        from autograder.sandbox import KERNEL_NAME
+        from autograder.execution.sandbox import KERNEL_NAME
 
         c.Execute.kernel_name = KERNEL_NAME
         # Unix sockets at absolute paths in the worker's runtime folder (bound into the

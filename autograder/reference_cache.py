@@ -24,7 +24,7 @@ from pathlib import Path
 
 CACHE_ENV = "DLBOOK_GRADER_CACHE"
 _FORMAT = 1
-# Kernel settings that change what the solution computes (see autograder/sandbox.py).
+# Kernel settings that change what the solution computes (see autograder/execution/sandbox.py).
 _ENVIRONMENT = ("DLBOOK_PROFILE", "CI", "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS")
 
 
@@ -43,8 +43,8 @@ def grader_version() -> str:
     digest = hashlib.sha256(f"{_FORMAT}\0{sys.version}\0{sys.prefix}".encode())
     packages = [Path(__file__).resolve().parent, Path(dlbook.__file__).resolve().parent]
     for package in packages:
-        for path in sorted(package.glob("*.py")):
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        for path in sorted(package.rglob("*.py")):  # the execution/ and scoring/ sides included
+            digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
     # The installed distributions as their metadata folders name them (name and version).
     installed = sorted({entry for folder in sys.path if os.path.isdir(folder)
                         for entry in os.listdir(folder) if entry.endswith((".dist-info", ".egg-info"))})

@@ -2,7 +2,7 @@
 
 The check (:func:`check_assignment`) runs the solution in the grading sandbox as ``grade``
 would, and says for every graded cell how it will be graded or what is wrong with it, each
-cause in its own words (:func:`autograder.grading.describe_failure`), so an instructor learns
+cause in its own words (:func:`autograder.execution.worker.describe_failure`), so an instructor learns
 it now rather than from the first ``grade``.  A successful check is kept
 (:mod:`autograder.reference_cache`): ``grade`` then does not run the solution again.
 """
@@ -17,9 +17,9 @@ import nbformat
 
 from autograder.assignments import assignment_dir, list_assignments, source_notebooks
 from autograder.nbgrader_config import CELL_TIMEOUT_S
-from autograder.nbgrader_run import CourseFolder
-from autograder.sandbox import MEMORY_LIMIT, SUBMISSION_TIMEOUT_S
-from autograder.worker import NbgraderProcess
+from autograder.execution.course_folder import CourseFolder
+from autograder.execution.sandbox import MEMORY_LIMIT, SUBMISSION_TIMEOUT_S
+from autograder.execution.nbgrader_process import NbgraderProcess
 
 
 def release_to(root: Path, assignment: str, target: Path, nbgrader: NbgraderProcess) -> list[Path]:
@@ -63,7 +63,8 @@ class CellCheck:
 
 def _cell_kinds(notebook: nbformat.NotebookNode, name: str) -> list[tuple[str, str, str]]:
     """``(grade_id, verdict, detail)`` for each graded cell of a source notebook (tests as nbgrader restores them)."""
-    from autograder.recorded_checks import HIDDEN_BEGIN, plain_reason, rewrite_test
+    from autograder.assignments import HIDDEN_BEGIN
+    from autograder.execution.test_rewrite import plain_reason, rewrite_test
 
     kinds = []
     for cell in notebook.cells:
@@ -89,8 +90,8 @@ def _cell_kinds(notebook: nbformat.NotebookNode, name: str) -> list[tuple[str, s
 def check_assignment(root: Path, assignment: str, sandbox: bool = True, cell_timeout: int = CELL_TIMEOUT_S,
                      memory_limit: int = MEMORY_LIMIT, timeout: float = SUBMISSION_TIMEOUT_S) -> list[CellCheck]:
     """Run ``assignment``'s solution as ``grade`` would and say, for every graded cell, how it fares."""
-    from autograder.grading import ReferenceFailed, as_restored
-    from autograder.jobs import CourseSpec, reference_job, stop_workers
+    from autograder.execution.worker import ReferenceFailed, as_restored
+    from autograder.execution.jobs import CourseSpec, reference_job, stop_workers
 
     problems: dict[str, str] = {}
     notebooks = {path.stem: nbformat.read(path, 4) for path in source_notebooks(root, assignment)}

@@ -38,7 +38,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from autograder.nbgrader_run import CourseFolder  # noqa: E402
+from autograder.execution.course_folder import CourseFolder  # noqa: E402
 
 PLAIN = "plain nbgrader (serial, unsandboxed)"
 SOLUTION = re.compile(r"### BEGIN SOLUTION\n.*?### END SOLUTION", re.DOTALL)

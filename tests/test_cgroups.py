@@ -11,10 +11,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import cgroups
-from autograder.cgroups import WorkerCgroup, check_cgroups
+from autograder.execution import cgroups
+from autograder.execution.cgroups import WorkerCgroup, check_cgroups
 from autograder.cli import main
-from autograder.sandbox import check_sandbox
+from autograder.execution.sandbox import check_sandbox
 from tests import tiny_course
 
 needs_cgroups = pytest.mark.skipif(check_cgroups() is not None, reason=f"no cgroup limits here: {check_cgroups()}")
@@ -222,8 +222,8 @@ class _StandInCgroup:
 
 def _kernel_command(worker, monkeypatch) -> list[str]:
     """The sandboxed kernel's command as grading a submission writes it (nbgrader itself faked)."""
-    from autograder import grading as grading_module
-    from autograder.sandbox import KERNEL_NAME
+    from autograder.execution import worker as grading_module
+    from autograder.execution.sandbox import KERNEL_NAME
 
     seen: dict[str, list[str]] = {}
 
@@ -243,14 +243,14 @@ def _kernel_command(worker, monkeypatch) -> list[str]:
 
 def test_without_cgroups_grading_keeps_per_process_limits(tmp_path: Path, monkeypatch, capsys) -> None:
     import autograder.cli as cli
-    from autograder import grading as grading_module
-    from autograder.nbgrader_run import CourseFolder
+    from autograder.execution import worker as grading_module
+    from autograder.execution.course_folder import CourseFolder
 
     (tmp_path / "cgroup").write_text("0::/\n")
     (tmp_path / "mountinfo").write_text("22 1 0:21 / /proc rw - proc proc rw\n")
     monkeypatch.setattr(cgroups, "PROC_CGROUP", tmp_path / "cgroup")
     monkeypatch.setattr(cgroups, "PROC_MOUNTINFO", tmp_path / "mountinfo")
-    monkeypatch.setattr("autograder.sandbox.blocks_nested_userns", lambda: True)
+    monkeypatch.setattr("autograder.execution.sandbox.blocks_nested_userns", lambda: True)
     check_cgroups.cache_clear()
     try:
         reason = check_cgroups()

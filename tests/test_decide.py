@@ -16,8 +16,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from autograder.recorded_checks import (DEFAULT_TOLERANCE, EXACT, Site, completed, completion_site, decide,
-                                        read_records, records_path, take_cell_records, values_match)
+from autograder.scoring.decide import DEFAULT_TOLERANCE, EXACT, Site, decide, values_match
+from autograder.scoring.records import completed, completion_site, read_records, records_path, take_cell_records
 from dlbook.recording import Recorder, encode
 
 CLOSE = Site(*DEFAULT_TOLERANCE)  # an assert_close site
@@ -199,12 +199,12 @@ def test_read_records_skips_what_is_not_a_record(tmp_path) -> None:
 
 
 def test_read_records_reads_at_most_the_limit(tmp_path, monkeypatch) -> None:
-    from autograder import recorded_checks
+    from autograder.scoring import records
 
     path = tmp_path / "r.jsonl"
     line = json.dumps({"site": "t/0", "value": {"text": "x"}}) + "\n"
     path.write_text(line * 10)
-    monkeypatch.setattr(recorded_checks, "MAX_RECORD_BYTES", len(line) * 3)
+    monkeypatch.setattr(records, "MAX_RECORD_BYTES", len(line) * 3)
     assert len(read_records(path)["t/0"]) == 3
 
 

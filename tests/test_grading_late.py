@@ -8,9 +8,9 @@ import nbformat
 import pytest
 
 from autograder.batch import _late, _parse_due_date
-from autograder.grading import GradeRow
-from autograder.merge import SubmissionRecord
-from autograder.sandbox import check_sandbox
+from autograder.scoring.score import GradeRow
+from autograder.scoring.gradebook import GradeEntry, SubmissionRecord
+from autograder.execution.sandbox import check_sandbox
 from tests import tiny_course
 
 DUE = "2015-02-02 14:58:23.948203 America/Los_Angeles"  # nbgrader's own test's due date
@@ -19,8 +19,8 @@ ON_TIME = "2015-02-01 14:58:23.948203 America/Los_Angeles"
 
 
 def _record(timestamp: datetime | None) -> SubmissionRecord:
-    return SubmissionRecord("a", "s", timestamp, grades=[("nb", "t1", 2.0, None, None, False),
-                                                         ("nb", "t2", 0.0, 1.5, None, False)], comments=[])
+    return SubmissionRecord("a", "s", timestamp, grades=[GradeEntry("nb", "t1", 2.0, None, None, False),
+                                                         GradeEntry("nb", "t2", 0.0, 1.5, None, False)], comments=[])
 
 
 @pytest.mark.parametrize("method, score, penalty, said", [

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.sandbox import check_sandbox
+from autograder.execution.sandbox import check_sandbox
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import nbgrader_corpus  # noqa: E402

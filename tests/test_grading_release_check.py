@@ -20,8 +20,8 @@ import nbformat
 import pytest
 
 from autograder.cli import main
-from autograder.grading import describe_failure
-from autograder.sandbox import check_sandbox
+from autograder.execution.worker import describe_failure
+from autograder.execution.sandbox import check_sandbox
 
 # (answer, test) per part; None: no answer cell.  The solution regions are what students do not get.
 PARTS = {
@@ -188,7 +188,7 @@ def test_release_says_per_cell_what_is_wrong(course) -> None:
 @pytest.mark.slow
 @sandboxed
 def test_a_plain_nbgrader_test_is_graded_as_nbgrader_does_and_release_is_reused(course, monkeypatch) -> None:
-    import autograder.grading as grading
+    import autograder.execution.worker as grading
 
     root = course["root"]
     code, log = _run("--course", str(root), "release", "ps2")

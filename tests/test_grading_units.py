@@ -18,12 +18,13 @@ from nbgrader.utils import determine_grade
 
 from autograder import submissions
 from autograder.assignments import GradedCell
-from autograder.export import GradeTable, _max_score, export_rows
-from autograder.feedback import HIDDEN_FAILED, write_feedback
-from autograder.grading import Execution, Reference, score
-from autograder.merge import SubmissionRecord
-from autograder.preprocessors import StderrIsNotFailure
-from autograder.recorded_checks import Site, completion_site
+from autograder.scoring.export import GradeTable, _max_score, export_rows
+from autograder.scoring.feedback import HIDDEN_FAILED, write_feedback
+from autograder.scoring.score import Execution, Reference, score
+from autograder.scoring.gradebook import GradeEntry, SubmissionRecord
+from autograder.execution.preprocessors import StderrIsNotFailure
+from autograder.scoring.decide import Site
+from autograder.scoring.records import completion_site
 from autograder.submissions import check_notebook, restore_grading_metadata
 from dlbook.checks import HiddenTestFailure, hidden
 from dlbook.recording import encode
@@ -182,8 +183,9 @@ REFERENCE = Reference(
 
 def _execution(records: dict, written: tuple, notes: list[str] | None = None) -> Execution:
     # nbgrader's own view (full points everywhere): the decision must not take it.
-    grades = [(NB, "test_double", 2.0, None, None, False), (NB, "test_square", 3.0, None, None, False),
-              (NB, "written", *written)]
+    grades = [GradeEntry(NB, "test_double", 2.0, None, None, False),
+              GradeEntry(NB, "test_square", 3.0, None, None, False),
+              GradeEntry(NB, "written", *written)]
     record = SubmissionRecord(NB, "s1", None, grades=grades, comments=[])
     return Execution("s1", [NB], {NB: records}, record, notes=notes or [])
 
@@ -252,7 +254,7 @@ def test_notebooks_sharing_grade_ids_get_a_column_each() -> None:
     cells = [replace(c, notebook=NB, qualified=c.grade_id == "test_double") for c in CELLS]
     cells.append(GradedCell("test_double", 2.0, "autograded", True, "p2", qualified=True))
     execution = _execution(_student(6.0, 9.0), (None, 1.0, None, False))
-    execution.record.grades.append(("p2", "test_double", 0.0, None, None, False))
+    execution.record.grades.append(GradeEntry("p2", "test_double", 0.0, None, None, False))
     execution.notebooks.append("p2")
     row, _ = score(execution, REFERENCE, NB, cells, [], True)
     assert row.parts == {f"{NB}:test_double": 2.0, "test_square": 3.0, "written": 1.0, "p2:test_double": 0.0}

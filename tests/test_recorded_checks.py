@@ -1,7 +1,7 @@
 """Rewriting test cells: hidden tests record the student's values and compute no expected ones."""
 from __future__ import annotations
 
-from autograder.recorded_checks import rewrite_test
+from autograder.execution.test_rewrite import rewrite_test
 
 HIDDEN = """from dlbook.checks import assert_close, hidden
 assert_close(f(2), 4, name="f(2)")

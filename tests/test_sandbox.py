@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from autograder.cli import main
-from autograder.sandbox import check_sandbox
+from autograder.execution.sandbox import check_sandbox
 from tests import tiny_course
 
 pytestmark = [pytest.mark.slow,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from autograder.sandbox import check_sandbox
+from autograder.execution.sandbox import check_sandbox
 from tests import tiny_course
 
 pytestmark = [pytest.mark.slow,

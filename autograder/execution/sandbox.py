@@ -20,7 +20,7 @@ shared with the grader.  ``--die-with-parent`` ends the whole sandbox, backgroun
 included, when its kernel is shut down or the grader dies.  Resource limits for each process
 (file size, core dumps, open files, memory, processes) are set with ``prlimit`` inside the
 sandbox.  Where cgroups can be made, the kernel's command starts with a prefix that moves it
-into its worker's cgroup first (:mod:`autograder.cgroups`): processes and threads, memory of
+into its worker's cgroup first (:mod:`autograder.execution.cgroups`): processes and threads, memory of
 all processes together and the CPU share of a submission are bounded there.
 
 What this does *not* cover is documented in the README's "Threat model" section.
@@ -123,7 +123,7 @@ def bwrap_command(workdir: Path, runtime_dir: Path, memory_limit: int = MEMORY_L
                 "--chdir", str(workdir), "--clearenv"]
     env = {"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib", "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
            "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
-           "DLBOOK_RECORDS_DIR": str(runtime_dir),  # see autograder/recorded_checks.py
+           "DLBOOK_RECORDS_DIR": str(runtime_dir),  # see autograder/scoring/records.py
            # nbgrader sets this while it autogrades; its documented idiom for code that must
            # not run when grading (`if not os.getenv('NBGRADER_EXECUTION'):`) reads it.
            "NBGRADER_EXECUTION": "autograde"}
@@ -145,7 +145,7 @@ def write_kernelspec(jupyter_dir: Path, workdir: Path, runtime_dir: Path, memory
                      prefix: list[str] | None = None) -> None:
     """Write the sandboxed kernelspec ``dlbook-sandbox`` under ``jupyter_dir/kernels``.
 
-    ``prefix`` runs before bubblewrap (it enters the worker's cgroup, see :mod:`autograder.cgroups`).
+    ``prefix`` runs before bubblewrap (it enters the worker's cgroup, see :mod:`autograder.execution.cgroups`).
     """
     spec_dir = jupyter_dir / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Float, Integer, Unicode
 
-from autograder.recorded_checks import completion_site, discard, records_path, take_cell_records
+from autograder.scoring.records import completion_site, discard, records_path, take_cell_records
 from dlbook.recording import RECORDS_DIR_ENV
 
 ERROR_TEXT_LIMIT = 2_000  # characters kept of an error message or traceback line
@@ -65,7 +65,7 @@ class BoundedExecute(Execute):
     execution goes on with the next cell.  So one broken part costs that part, not every part
     after it.
 
-    Records (see :mod:`autograder.recorded_checks`): before a test cell runs, the kernel's
+    Records (see :mod:`autograder.execution.test_rewrite`): before a test cell runs, the kernel's
     records file is deleted; after it, the lines it wrote for that cell's sites are kept in
     ``records_dir`` (outside the sandbox) with a completion mark, but only if the cell ran to
     the end without an error.

@@ -1,9 +1,12 @@
-"""Run nbgrader commands in a course folder of our own making.
+"""A course folder of our own making, where nbgrader keeps its state for one worker or run.
 
 nbgrader keeps its state in a course folder (``source/``, ``release/``, ``submitted/``,
 ``autograded/``) next to a SQLite gradebook.  The repository's ``solutions/`` is copied
-into such a folder instead of being used in place, so nothing nbgrader writes can land
-in the repository, and each command runs as a child process with a time limit.
+into such a folder instead of being used in place, so nothing nbgrader writes can land in
+the repository; its ``nbgrader_config.py`` calls :func:`autograder.nbgrader_config.configure`.
+Grading runs nbgrader in long-lived processes (:mod:`autograder.execution.nbgrader_process`);
+:meth:`CourseFolder.run`, nbgrader's own command line as a child process with a time limit,
+is what the throughput benchmark compares against.
 """
 from __future__ import annotations
 

@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Iterator
 
 from autograder import reference_cache
-from autograder.grading import Execution, Reference, Worker, forget_earlier_attempt, run_reference, run_submission
+from autograder.execution.worker import Worker, forget_earlier_attempt, run_reference, run_submission
+from autograder.scoring.score import Execution, Reference
 from autograder.nbgrader_config import CELL_TIMEOUT_S
-from autograder.nbgrader_run import CourseFolder
-from autograder.sandbox import MEMORY_LIMIT
+from autograder.execution.course_folder import CourseFolder
+from autograder.execution.sandbox import MEMORY_LIMIT
 
 MAX_RETURNED_NOTEBOOK = 20 * 2**20  # an autograded notebook larger than this is not sent back
 
@@ -122,7 +123,7 @@ def stop_workers(key: str) -> int:
 
 
 def reference_job(spec: CourseSpec, base: Path | None, timeout: float) -> Reference:
-    """Run the solution in a slot; raises :class:`~autograder.grading.ReferenceFailed`."""
+    """Run the solution in a slot; raises :class:`~autograder.execution.worker.ReferenceFailed`."""
     # Kept between runs only when grading in the sandbox (see autograder/reference_cache.py).
     cache_key = reference_cache.key(spec.assignment, spec.sources, spec.cell_timeout, spec.memory_limit) \
         if spec.sandbox else None

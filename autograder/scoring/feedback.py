@@ -17,7 +17,7 @@ import nbformat
 from autograder.assignments import GradedCell
 
 if TYPE_CHECKING:
-    from autograder.grading import GradeRow
+    from autograder.scoring.score import GradeRow
 
 MAX_MESSAGE = 600
 NOT_ANSWERED = "NotImplementedError"

@@ -1,12 +1,13 @@
-"""Grade one submission in a worker's course folder: run it, then decide what it earned.
+"""The execution side of grading one submission: a grading worker runs it and sends back data.
 
-A :class:`Worker` is a private nbgrader course folder plus the long-lived nbgrader process
-that autogrades in it (:mod:`autograder.worker`); the student's kernel runs in the sandbox.
+A :class:`Worker` (one slot of :mod:`autograder.execution.jobs`) is a private nbgrader course
+folder plus the long-lived nbgrader process that autogrades in it
+(:mod:`autograder.execution.nbgrader_process`); the student's kernel runs in the sandbox.
 The test cells only *record* values: :func:`run_submission` runs a student's notebooks and
-returns what they recorded with nbgrader's gradebook entries (an :class:`Execution`), and
-:func:`score` — run by the batch's writer, never by a process that runs student code —
-compares those values with what the solution recorded in :func:`run_reference` and sets
-the points.  Batches, parallel and distributed, are :mod:`autograder.batch`.
+returns what they recorded with nbgrader's gradebook entries (an
+:class:`~autograder.scoring.score.Execution`), and :func:`run_reference` does the same for the
+solution.  Nothing here decides points: :func:`autograder.scoring.score.score`, run by the
+batch's writer, compares the values.  Batches, parallel and distributed, are :mod:`autograder.batch`.
 """
 from __future__ import annotations
 
@@ -15,38 +16,29 @@ import re
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
 
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 
-from autograder.assignments import GradedCell
-from autograder.merge import SubmissionRecord, read_submission
-from autograder.preprocessors import INTERRUPT_MARKER, RESTART_MARKER
-from autograder.cgroups import CgroupsUnavailable, WorkerCgroup, check_cgroups
+from autograder.scoring.gradebook import read_submission
+from autograder.execution.preprocessors import INTERRUPT_MARKER, RESTART_MARKER
+from autograder.execution.cgroups import CgroupsUnavailable, WorkerCgroup, check_cgroups
 from autograder import reference_cache
-from autograder.recorded_checks import (RECORDABLE, RECORDS_FOLDER, UNREWRITTEN_RUNS, Site, completed, decide,
-                                        notebook_sites, plain_test_cells, read_records, records_path)
-from autograder.sandbox import MEMORY_LIMIT, kernel_environment, write_kernelspec
-from autograder.worker import NbgraderProcess
-from autograder.worker import take as take_nbgrader_process
+from autograder.execution.test_rewrite import RECORDABLE, UNREWRITTEN_RUNS, notebook_sites, plain_test_cells
+from autograder.scoring.decide import decide
+from autograder.scoring.score import Execution, Reference
+from autograder.scoring.records import RECORDS_FOLDER, completed, read_records, records_path
+from autograder.execution.sandbox import MEMORY_LIMIT, kernel_environment, write_kernelspec
+from autograder.execution.nbgrader_process import NbgraderProcess
+from autograder.execution.nbgrader_process import take as take_nbgrader_process
 from dlbook.recording import RECORDS_DIR_ENV
-from autograder.nbgrader_run import CourseFolder
+from autograder.execution.course_folder import CourseFolder
 
 REFERENCE_ID = "_reference-solution"  # not a valid student id, so never a real student
 TESTS_AS_WRITTEN_ID = UNREWRITTEN_RUNS[0]  # the solution's run with the tests as written (idem)
-
-
-@dataclass
-class GradeRow:
-    student_id: str
-    assignment: str
-    score: float = 0.0
-    max_score: float = 0.0
-    parts: dict[str, float | None] = field(default_factory=dict)
-    status: str = ""
 
 
 # nbgrader's summary lines say only that something failed; the cause is the line before.
@@ -69,16 +61,6 @@ def forget_earlier_attempt(course: CourseFolder, assignment: str, student: str) 
             gradebook.remove_submission(assignment, student)
         except MissingEntry:
             pass
-
-
-@dataclass
-class Reference:
-    """What the solution recorded in the reference run, and each test cell's recording sites."""
-
-    records: dict[str, dict[str, list[dict]]]  # notebook -> site -> values
-    sites: dict[str, dict[str, dict[str, Site]]]  # notebook -> test grade id -> sites
-    # notebook -> test grade id -> why: test cells that record nothing, graded the plain nbgrader way
-    plain: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 class ReferenceFailed(RuntimeError):
@@ -184,7 +166,7 @@ def _execute(worker: Worker, assignment: str, student: str, files: dict[str, byt
              timeout: float) -> tuple[subprocess.CompletedProcess, dict[str, dict[str, list[dict]]]]:
     """Autograde ``files`` as ``student``; return nbgrader's result and the recorded values.
 
-    The values are those that :class:`~autograder.preprocessors.BoundedExecute` (in the
+    The values are those that :class:`~autograder.execution.preprocessors.BoundedExecute` (in the
     nbgrader process) kept for each test cell that ran to the end, in a folder of the
     course that the kernel cannot see.
     """
@@ -320,7 +302,7 @@ def run_reference(worker: Worker, assignment: str, sources: dict[str, bytes], ti
     included) checked in the kernel as plain nbgrader would, so a solution that fails any of
     them stops grading instead of becoming the measure of right; then with the recording
     tests that students' notebooks run, whose values are the reference.  Test cells that
-    cannot record (:func:`~autograder.recorded_checks.plain_reason`) are graded the plain
+    cannot record (:func:`~autograder.execution.test_rewrite.plain_reason`) are graded the plain
     nbgrader way; they must pass in both runs.  Every failing cell is named with its own
     cause (:class:`ReferenceFailed`).  With ``cache_key`` a successful run is kept
     (:mod:`autograder.reference_cache`) and a kept one is used instead of running again.
@@ -373,27 +355,6 @@ def run_reference(worker: Worker, assignment: str, sources: dict[str, bytes], ti
     return Reference(records, sites, plain)
 
 
-def empty_row(student: str, assignment: str, cells: list[GradedCell], status: str = "") -> GradeRow:
-    return GradeRow(student, assignment, max_score=sum(c.points for c in cells),
-                    parts={c.column: 0.0 for c in cells}, status=status)
-
-
-@dataclass
-class Execution:
-    """What running one student's notebooks produced, before anything is decided.
-
-    Made in a worker; scored by the batch's writer (:func:`score`) once the reference run
-    is known, so submissions need not wait for the reference.
-    """
-
-    student: str
-    notebooks: list[str]  # names of the notebooks graded (stems)
-    records: dict[str, dict[str, list[dict]]]  # notebook -> site -> values the student's code recorded
-    record: SubmissionRecord | None  # nbgrader's gradebook entries; None when nothing could be graded
-    notes: list[str] = field(default_factory=list)
-    problem: str = ""  # why the submission could not be graded
-
-
 def run_submission(worker: Worker, assignment: str, student: str, files: dict[str, bytes],
                    timeout: float) -> Execution:
     """Autograde one student's notebooks ``files`` (name → content) in ``worker``; decide nothing yet."""
@@ -425,63 +386,3 @@ def run_submission(worker: Worker, assignment: str, student: str, files: dict[st
     return Execution(student, names, records, read_submission(worker.course.db_path, assignment, student), notes)
 
 
-def _decided(record: SubmissionRecord, records: dict[str, dict[str, list[dict]]], reference: Reference,
-             points: dict[str, float]) -> SubmissionRecord:
-    """``record`` with the trusted pass/fail of every test cell in place of nbgrader's."""
-    grades = []
-    for notebook, name, auto, manual, extra, needs_manual in record.grades:
-        cell_sites = reference.sites.get(notebook, {}).get(name)
-        if cell_sites is not None and notebook in records:
-            passed = (completed(records[notebook], name)
-                      and decide(cell_sites, records[notebook], reference.records[notebook]))
-            auto, needs_manual = (points[name] if passed else 0.0), False
-        grades.append((notebook, name, auto, manual, extra, needs_manual))
-    return replace(record, grades=grades)
-
-
-def _grade_score(auto: float | None, manual: float | None, extra: float | None) -> float:
-    """nbgrader's ``Grade.score``: the manual score wins over the automatic one; extra credit adds."""
-    base = manual if manual is not None else auto
-    return 0.0 if base is None else base + (extra or 0.0)
-
-
-def score(execution: Execution, reference: Reference, assignment: str, cells: list[GradedCell],
-          notes: list[str], sandbox: bool) -> tuple[GradeRow, SubmissionRecord | None]:
-    """The row and the gradebook entries one execution earns against ``reference``."""
-    row = empty_row(execution.student, assignment, cells)
-    if execution.record is None:
-        row.status = f"not graded: {execution.problem or 'nbgrader recorded no grades'}"
-        return row, None
-    record = _decided(execution.record, execution.records, reference, {c.grade_id: c.points for c in cells})
-    # Only the notebooks the student submitted: with tracks, the other track's notebook
-    # has the same grade ids (all zero) and must not shadow them.
-    grades = {(notebook, name): (auto, manual, extra, needs_manual)
-              for notebook, name, auto, manual, extra, needs_manual in record.grades
-              if notebook in execution.notebooks}
-    by_name = {name: grade for (_notebook, name), grade in grades.items()}  # a track's cells: any submitted notebook
-    unanswered = []
-    for cell in cells:
-        grade = grades.get((cell.notebook, cell.grade_id)) if cell.notebook else by_name.get(cell.grade_id)
-        if cell.notebook and cell.notebook not in execution.notebooks:
-            row.parts[cell.column] = 0.0  # its notebook was not submitted (see the row's notes)
-        elif grade is None or (cell.kind == "manual" and grade[1] is None and (grade[3] or grade[0] is None)):
-            row.parts[cell.column] = None  # not graded yet (written answers wait for a person)
-        else:
-            row.parts[cell.column] = _grade_score(*grade[:3])
-            if cell.kind == "manual" and grade[1] is None:
-                # nbgrader found the answer as released ("No response" in formgrader): 0, nothing to wait for.
-                unanswered.append(cell.column)
-    row.score = sum(v for v in row.parts.values() if v is not None)
-    notes = [*notes, *execution.notes]
-    plain = [grade_id for nb in execution.notebooks for grade_id in reference.plain.get(nb, {})]
-    if plain:
-        notes.append(f"graded the plain nbgrader way (no error: full points; not tamper-proof): {', '.join(plain)}")
-    pending = [c.column for c in cells if row.parts[c.column] is None]
-    if not sandbox:
-        notes.append("UNSANDBOXED: graded with --unsafe")
-    if pending:
-        notes.append(f"awaiting manual grading: {', '.join(pending)}")
-    if unanswered:
-        notes.append(f"no response: {', '.join(unanswered)}")
-    row.status = "graded" + (f" ({'; '.join(notes)})" if notes else "")
-    return row, record

@@ -120,8 +120,9 @@ class NbgraderProcess:
         self._log_dir = tempfile.mkdtemp(prefix="dlbook-nbgrader-")
         with open(Path(self._log_dir) / "nbgrader.log", "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "autograder.worker"], stdin=subprocess.PIPE, stdout=log, stderr=log,
-                pass_fds=(write_end,), env=env, cwd=self._log_dir, start_new_session=True)
+                [sys.executable, "-m", "autograder.execution.nbgrader_process"],
+                stdin=subprocess.PIPE, stdout=log, stderr=log, pass_fds=(write_end,), env=env, cwd=self._log_dir,
+                start_new_session=True)
         os.close(write_end)
         self._answers, self._buffer = read_end, b""
         return self

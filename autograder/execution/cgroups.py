@@ -2,7 +2,7 @@
 
 ``prlimit`` in the sandbox limits each process on its own, and Linux does not apply its
 process limit to root.  Where the grader may create cgroups (cgroup v1, or v2 with the
-controllers delegated), each :class:`~autograder.grading.Worker` gets one group for the
+controllers delegated), each :class:`~autograder.execution.worker.Worker` gets one group for the
 submissions it grades, one after the other:
 
 * ``pids``: at most ``tasks`` processes and threads in all (also for root);
@@ -293,7 +293,7 @@ class WorkerCgroup:
 @functools.lru_cache(maxsize=1)
 def check_cgroups() -> str | None:
     """``None`` when grading workers get cgroups here, else the reason they do not."""
-    from autograder.sandbox import blocks_nested_userns
+    from autograder.execution.sandbox import blocks_nested_userns
 
     if not blocks_nested_userns():
         return ("bubblewrap cannot stop the sandbox from creating user namespaces, in which it could "

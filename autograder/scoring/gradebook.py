@@ -12,6 +12,7 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy.exc import SAWarning
@@ -25,6 +26,26 @@ def _url(path: Path) -> str:
     return f"sqlite:///{Path(path).resolve()}"
 
 
+class GradeEntry(NamedTuple):
+    """One graded cell of a submission, as nbgrader's ``Grade`` holds it."""
+
+    notebook: str
+    name: str  # the cell's grade id
+    auto: float | None  # auto_score
+    manual: float | None  # manual_score (wins over auto when set)
+    extra: float | None  # extra_credit
+    needs_manual: bool  # needs_manual_grade
+
+
+class CommentEntry(NamedTuple):
+    """One comment of a submission, as nbgrader's ``Comment`` holds it."""
+
+    notebook: str
+    name: str
+    auto: str | None
+    manual: str | None
+
+
 @dataclass
 class SubmissionRecord:
     """What nbgrader's gradebook holds for one submission: grades and comments by cell."""
@@ -32,8 +53,8 @@ class SubmissionRecord:
     assignment: str
     student: str
     timestamp: datetime | None
-    grades: list[tuple[str, str, float | None, float | None, float | None, bool]]
-    comments: list[tuple[str, str, str | None, str | None]]
+    grades: list[GradeEntry]
+    comments: list[CommentEntry]
     penalties: dict[str, float | None] = field(default_factory=dict)  # notebook -> late submission penalty
 
 
@@ -42,9 +63,9 @@ def read_submission(db: Path, assignment: str, student: str) -> SubmissionRecord
         submitted = gradebook.find_submission(assignment, student)
         return SubmissionRecord(
             assignment, student, submitted.timestamp,
-            grades=[(nb.name, g.name, g.auto_score, g.manual_score, g.extra_credit, g.needs_manual_grade)
+            grades=[GradeEntry(nb.name, g.name, g.auto_score, g.manual_score, g.extra_credit, g.needs_manual_grade)
                     for nb in submitted.notebooks for g in nb.grades],
-            comments=[(nb.name, c.name, c.auto_comment, c.manual_comment)
+            comments=[CommentEntry(nb.name, c.name, c.auto_comment, c.manual_comment)
                       for nb in submitted.notebooks for c in nb.comments])
 
 

@@ -1,4 +1,8 @@
-"""Tamper-proof test decisions: the student's kernel records values, we compare them.
+"""Tamper-proof test decisions, the execution half: test cells rewritten to record values.
+
+The comparison is the scoring side's (:mod:`autograder.scoring.decide`, on the records that
+:mod:`autograder.scoring.records` reads); this module only rewrites the instructor's test cells
+inside the nbgrader process that drives the student's kernel.
 
 nbgrader decides that a test passed when its cell raised no error in the student's own
 kernel, which the student's code controls (patched assertion helpers, IPython hooks,
@@ -21,7 +25,7 @@ objects that lie in ``==``).  Here the decision is taken elsewhere:
 
 2. The kernel appends the recorded values as JSON lines (``dlbook.recording``) to a file
    outside the notebook's folder; JSON, never pickle, so reading it cannot run code.  The
-   grader (:class:`~autograder.preprocessors.BoundedExecute`) deletes that file before each
+   grader (:class:`~autograder.execution.preprocessors.BoundedExecute`) deletes that file before each
    test cell runs and takes it after: only lines written while the cell ran, for that cell's
    own sites, are kept (:func:`take_cell_records`), and only if the cell ran to the end
    without an error (the kernel's reply says ``ok``, no error output, no time-out or crash);
@@ -36,7 +40,7 @@ objects that lie in ``==``).  Here the decision is taken elsewhere:
    (:func:`decide`).  Only that decision is written to the gradebook.  The solution is
    also run once with the tests exactly as the instructor wrote them, expected values
    included (:func:`RecordChecks` leaves them alone for that run): a solution that fails one,
-   hidden ones included, stops grading (``autograder.grading.run_reference``), so the
+   hidden ones included, stops grading (``autograder.execution.worker.run_reference``), so the
    recording never takes a wrong solution's value as the right one.
 
 A lying object can only make the recorder store numbers the student already knows;
@@ -45,36 +49,19 @@ patching anything in the kernel can only change what the student's own records s
 from __future__ import annotations
 
 import ast
-import json
-import math
-import os
-import stat
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
 from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+from autograder.assignments import HIDDEN_BEGIN, HIDDEN_END
+from autograder.scoring.decide import DEFAULT_TOLERANCE, EXACT, Site
+
 RECORDER = "__dlbook_rec__"
-DEFAULT_TOLERANCE = (1e-5, 1e-6)  # dlbook.checks.assert_close's rtol, atol
-EXACT = (0.0, 0.0)
-MAX_RECORD_BYTES = 64 * 2**20
-RECORDS_FOLDER = "records"  # in a worker's course folder (never in the sandbox): the values kept
-COMPLETED = "@completed"  # the site, in the kept values, that says a test cell ran to the end
-# Runs of the solution whose test cells are left as the instructor wrote them (see grading.py).
+# Runs of the solution whose test cells are left as the instructor wrote them (see execution/worker.py).
 UNREWRITTEN_RUNS = ("_reference-tests",)
 ORIGINAL_SOURCES = "dlbook_test_sources"  # key in nbconvert's resources: cell index -> source as restored
-
-
-@dataclass(frozen=True)
-class Site:
-    rtol: float
-    atol: float
 
 
 def _is_assert_close(node: ast.AST) -> bool:
@@ -312,126 +299,6 @@ class UndoRecordChecks(NbGraderPreprocessor):
         return nb, resources
 
 
-# ------------------------------------------------------------------ the trusted decision
-
-def read_records(path: Path) -> dict[str, list[dict]]:
-    """``{site: [values in order]}`` from a records file; unreadable lines are skipped."""
-    records: dict[str, list[dict]] = {}
-    if not path.is_file():
-        return records
-    with path.open("rb") as handle:
-        raw = handle.read(MAX_RECORD_BYTES)
-    for site, value in _parse_records(raw):
-        records.setdefault(site, []).append(value)
-    return records
-
-
-def _parse_records(raw: bytes) -> Iterator[tuple[str, dict]]:
-    """``(site, value)`` for every well-formed JSON line of a records file; others are skipped."""
-    for line in raw.splitlines():
-        try:
-            entry = json.loads(line)
-            site, value = entry["site"], entry["value"]
-        except (ValueError, KeyError, TypeError):
-            continue
-        if isinstance(site, str) and isinstance(value, dict):
-            yield site, value
-
-
-def _as_array(value: dict) -> np.ndarray | None:
-    try:
-        data = [float(v) for v in value["data"]]  # "nan"/"inf" strings become floats again
-        return np.asarray(data, dtype=np.float64).reshape([int(d) for d in value["shape"]])
-    except (KeyError, TypeError, ValueError, OverflowError):  # JSON integers can be too large for a float
-        return None
-
-
-def values_match(student: dict, reference: dict, site: Site) -> bool:
-    if "text" in reference:
-        return student.get("text") == reference["text"]
-    want, got = _as_array(reference), _as_array(student)
-    if want is None or got is None or want.shape != got.shape:
-        return False
-    if site.rtol == 0 and site.atol == 0:
-        return bool(np.array_equal(got, want, equal_nan=True))
-    finite = np.isfinite(want)
-    if not np.array_equal(finite, np.isfinite(got)):
-        return False
-    return bool(np.allclose(got[finite], want[finite], rtol=site.rtol, atol=site.atol)
-                and np.array_equal(got[~finite], want[~finite]))
-
-
-def decide(sites: dict[str, Site], student: dict[str, list[dict]], reference: dict[str, list[dict]]) -> bool:
-    """A test cell passes when the student recorded every reference value, in order, within tolerance."""
-    if not any(reference.get(name) for name in sites):
-        return False  # the solution recorded nothing here: never pass by default
-    for name, site in sites.items():
-        want, got = reference.get(name, []), student.get(name, [])
-        if len(got) != len(want):
-            return False
-        if not all(values_match(g, w, site) for g, w in zip(got, want)):
-            return False
-    return True
-
-
-def records_path(folder: Path, notebook: str) -> Path:
-    return folder / f".dlbook-records-{notebook}.jsonl"
-
-
-def completion_site(grade_id: str) -> str:
-    return f"{grade_id}/{COMPLETED}"
-
-
-def completed(records: dict[str, list[dict]], grade_id: str) -> bool:
-    """Whether the test cell ``grade_id`` ran to the end without an error (see :func:`take_cell_records`)."""
-    return bool(records.get(completion_site(grade_id)))
-
-
-def discard(path: Path) -> None:
-    """Delete a file the kernel may have written (never following a link it planted)."""
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    except IsADirectoryError:
-        pass  # a folder planted by student code; no record can be written there
-
-
-def take_cell_records(path: Path, grade_id: str) -> list[dict]:
-    """The entries for ``grade_id``'s sites in the kernel's records file ``path``, which is deleted.
-
-    The file is the student's: it is opened without following links and read only if it is a
-    regular file (not a pipe that would block), at most ``MAX_RECORD_BYTES``.
-    """
-    try:
-        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        discard(path)
-        return []
-    try:
-        raw = os.read(handle, MAX_RECORD_BYTES) if stat.S_ISREG(os.fstat(handle).st_mode) else b""
-    finally:
-        os.close(handle)
-        discard(path)
-    return [{"site": site, "value": value} for site, value in _parse_records(raw)
-            if site.startswith(f"{grade_id}/") and site != completion_site(grade_id)]
-
-
-__all__ = [
-    "RECORDS_FOLDER",
-    "RecordChecks",
-    "plain_reason",
-    "plain_test_cells",
-    "UndoRecordChecks",
-    "Site",
-    "completed",
-    "completion_site",
-    "decide",
-    "notebook_sites",
-    "read_records",
-    "records_path",
-    "rewrite_test",
-    "take_cell_records",
-    "values_match",
-    "math",
-]
+__all__ = ["HIDDEN_BEGIN", "HIDDEN_END", "RECORDABLE", "RecordChecks",
+           "UndoRecordChecks", "notebook_sites", "plain_reason", "plain_test_cells",
+           "rewrite_test"]
