@@ -188,7 +188,7 @@ def _grade_all(run: _Runner, writer: "_Writer", submissions: list[Submission],
     futures = {}
     for index, submission in enumerate(submissions):
         if submission.problem:
-            rows[index] = writer.finish(writer.empty(submission.student_id, f"not graded: {submission.problem}"))
+            rows[index] = writer.finish(writer.empty(submission.student_id, submission.problem))
             continue
         files, notes[index] = _prepared(submission, released)
         futures[run.submit(grade_job, run.spec, run.base, submission.student_id, files, timeout)] = index
@@ -247,14 +247,10 @@ def _late(row: GradeRow, record: SubmissionRecord, due: datetime, method: str) -
     total = sum(p for p in penalties.values() if p is not None)
     row.score -= total
     hours, minutes = divmod(int(late) // 60, 60)
-    where = "graded (" if row.status.startswith("graded (") else "graded"
     note = (f"late by {hours} h {minutes} min (submitted {record.timestamp:%Y-%m-%d %H:%M:%S} UTC, due "
             f"{due:%Y-%m-%d %H:%M:%S} UTC): " + (f"penalty {total:g} (late penalty '{method}')" if total
                                                  else f"no penalty (late penalty '{method}')"))
-    if where == "graded (":
-        row.status = row.status[:-1] + f"; {note})"
-    else:
-        row.status = row.status + f" ({note})"
+    row.notes.append(note)
 
 
 def _prepared(submission: Submission, released: dict[str, nbformat.NotebookNode]
@@ -284,8 +280,8 @@ class _Writer:
     due: datetime | None = None  # the assignment's due date (UTC), for timestamp.txt
     late_penalty: str = "none"
 
-    def empty(self, student: str, status: str) -> GradeRow:
-        return empty_row(student, self.assignment, self.cells, status)
+    def empty(self, student: str, problem: str) -> GradeRow:
+        return empty_row(student, self.assignment, self.cells, problem)
 
     def scored(self, future: Any, reference: Reference, student: str, notes: list[str]) -> GradeRow:
         """Decide one finished job's points against ``reference`` and record them."""
@@ -297,8 +293,8 @@ class _Writer:
                 _late(row, record, self.due, self.late_penalty)
             files = outcome.files
         except Exception as err:  # noqa: BLE001 - a bug of ours or a lost worker costs one row
-            status = f"not graded: internal error ({type(err).__name__}: {err})"
-            row, record, files = self.empty(student, status), None, {}
+            problem = f"internal error ({type(err).__name__}: {err})"
+            row, record, files = self.empty(student, problem), None, {}
         return self.finish(row, record, files)
 
     def finish(self, row: GradeRow, record: SubmissionRecord | None = None,
@@ -307,7 +303,7 @@ class _Writer:
             autograded = _publish(self.course, row, record, files or {})
             write_feedback(row, self.cells, autograded, self.out_dir / "feedback" / f"{row.student_id}.html")
         except Exception as err:  # noqa: BLE001 - one row's bookkeeping must not stop the batch
-            row.status = f"not graded: internal error while recording the result ({err})"
+            row.graded, row.problem = False, f"internal error while recording the result ({err})"
             row.score, row.parts = 0.0, {c.column: 0.0 for c in self.cells}
         if self.progress:
             self.progress(row)

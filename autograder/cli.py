@@ -164,7 +164,7 @@ def _run(args: argparse.Namespace) -> int:
                            memory_limit=int(args.memory_limit * 2**30), cell_timeout=args.cell_timeout,
                            due_date=args.due_date, late_penalty=args.late_penalty)
         progress.bar.close()
-        failed = sum(not row.status.startswith("graded") for row in rows)
+        failed = sum(not row.graded for row in rows)
         print(f"done: {len(rows)} submission(s), {len(rows) - failed} graded, {failed} not graded; "
               f"see {args.out / 'grades.csv'}")
         return 0

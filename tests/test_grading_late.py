@@ -29,7 +29,7 @@ def _record(timestamp: datetime | None) -> SubmissionRecord:
 ])
 def test_a_late_submission_gets_nbgraders_penalty(method: str, score: float, penalty: float | None, said: str) -> None:
     due = _parse_due_date(DUE)
-    row, record = GradeRow("s", "a", 3.5, 5, status="graded"), _record(_parse_due_date(ONE_HOUR_LATE))
+    row, record = GradeRow("s", "a", 3.5, 5, graded=True), _record(_parse_due_date(ONE_HOUR_LATE))
     _late(row, record, due, method)
     assert (row.score, record.penalties) == (score, {"nb": penalty})
     assert row.status == ("graded (late by 1 h 0 min (submitted 2015-02-02 23:58:23 UTC, due 2015-02-02 22:58:23 UTC): "
@@ -39,7 +39,7 @@ def test_a_late_submission_gets_nbgraders_penalty(method: str, score: float, pen
 def test_on_time_or_without_a_timestamp_is_not_late() -> None:
     due = _parse_due_date(DUE)
     for timestamp in (_parse_due_date(ON_TIME), None):
-        row, record = GradeRow("s", "a", 3.5, 5, status="graded (x)"), _record(timestamp)
+        row, record = GradeRow("s", "a", 3.5, 5, graded=True, notes=["x"]), _record(timestamp)
         _late(row, record, due, "zero")
         assert (row.score, row.status, record.penalties) == (3.5, "graded (x)", {})
 

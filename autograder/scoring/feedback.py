@@ -86,7 +86,7 @@ only that it failed. Written answers are graded by hand and count once graded.</
 
 
 def write_feedback(row: "GradeRow", cells: list[GradedCell], autograded_dir: Path, path: Path) -> None:
-    messages = cell_messages(autograded_dir) if row.status.startswith("graded") else {}
+    messages = cell_messages(autograded_dir) if row.graded else {}
     rows = "\n".join(_row_html(c, row.parts.get(c.column), messages.get(c.grade_id)) for c in cells)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(PAGE.format(

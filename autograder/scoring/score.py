@@ -20,7 +20,16 @@ class GradeRow:
     score: float = 0.0
     max_score: float = 0.0
     parts: dict[str, float | None] = field(default_factory=dict)
-    status: str = ""
+    graded: bool = False  # False: nothing could be graded, see ``problem``
+    notes: list[str] = field(default_factory=list)  # what the instructor should know about a graded row
+    problem: str = ""  # why the row could not be graded
+
+    @property
+    def status(self) -> str:
+        """The row's status column: ``graded`` with its notes, or ``not graded: <problem>``."""
+        if not self.graded:
+            return f"not graded: {self.problem}"
+        return "graded" + (f" ({'; '.join(self.notes)})" if self.notes else "")
 
 
 @dataclass
@@ -33,9 +42,9 @@ class Reference:
     plain: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
-def empty_row(student: str, assignment: str, cells: list[GradedCell], status: str = "") -> GradeRow:
+def empty_row(student: str, assignment: str, cells: list[GradedCell], problem: str = "") -> GradeRow:
     return GradeRow(student, assignment, max_score=sum(c.points for c in cells),
-                    parts={c.column: 0.0 for c in cells}, status=status)
+                    parts={c.column: 0.0 for c in cells}, problem=problem)
 
 
 @dataclass
@@ -80,7 +89,7 @@ def score(execution: Execution, reference: Reference, assignment: str, cells: li
     """The row and the gradebook entries one execution earns against ``reference``."""
     row = empty_row(execution.student, assignment, cells)
     if execution.record is None:
-        row.status = f"not graded: {execution.problem or 'nbgrader recorded no grades'}"
+        row.problem = execution.problem or "nbgrader recorded no grades"
         return row, None
     record = _decided(execution.record, execution.records, reference, {c.grade_id: c.points for c in cells})
     # Only the notebooks the student submitted: with tracks, the other track's notebook
@@ -112,5 +121,5 @@ def score(execution: Execution, reference: Reference, assignment: str, cells: li
         notes.append(f"awaiting manual grading: {', '.join(pending)}")
     if unanswered:
         notes.append(f"no response: {', '.join(unanswered)}")
-    row.status = "graded" + (f" ({'; '.join(notes)})" if notes else "")
+    row.graded, row.notes = True, notes
     return row, record
