@@ -31,10 +31,14 @@ SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 APT_PACKAGE = "dataset-fashion-mnist"
 # SHA-256 of the decompressed IDX bytes (the same whoever gzipped the file).
 _FILES = {
-    ("train", "images"): ("train-images-idx3-ubyte.gz", "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
-    ("train", "labels"): ("train-labels-idx1-ubyte.gz", "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
-    ("test", "images"): ("t10k-images-idx3-ubyte.gz", "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
-    ("test", "labels"): ("t10k-labels-idx1-ubyte.gz", "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+    ("train", "images"): ("train-images-idx3-ubyte.gz",
+                         "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
+    ("train", "labels"): ("train-labels-idx1-ubyte.gz",
+                         "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
+    ("test", "images"): ("t10k-images-idx3-ubyte.gz",
+                         "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
+    ("test", "labels"): ("t10k-labels-idx1-ubyte.gz",
+                         "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
 }
 
 
@@ -50,9 +54,9 @@ def _cache_dir() -> Path:
 def _fetch(url: str, target: Path) -> None:
     """Download ``url`` to ``target`` atomically (tests replace this function)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            shutil.copyfileobj(response, tmp)
+    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp, \
+            urllib.request.urlopen(url, timeout=30) as response:
+        shutil.copyfileobj(response, tmp)
     os.replace(tmp.name, target)
 
 

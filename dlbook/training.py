@@ -41,7 +41,8 @@ def tensor_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle
         yield x[index], y[index]
 
 
-def _as_batches(data: Batches | tuple[torch.Tensor, torch.Tensor], batch_size: int, shuffle: bool) -> Callable[[], Batches]:
+def _as_batches(data: Batches | tuple[torch.Tensor, torch.Tensor], batch_size: int,
+                shuffle: bool) -> Callable[[], Batches]:
     if isinstance(data, tuple):
         x, y = data
         return lambda: tensor_batches(x, y, batch_size, shuffle=shuffle)
