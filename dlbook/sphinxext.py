@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,38 @@ def group_framework_cells(app: Sphinx, doctree: nodes.document) -> None:
     app.env.metadata[app.env.docname]["dlbook_frameworks"] = [f for f in FRAMEWORKS if f in used]
 
 
+ALT_TEXT_LIMIT = 300
+
+
+def _caption_after(cell: nodes.Node) -> str | None:
+    """The prose right after a figure's cell (the book's captions sit there), other cells skipped."""
+    sibling = cell.next_node(descend=False, siblings=True)
+    while sibling is not None and isinstance(sibling, nodes.container):
+        sibling = sibling.next_node(descend=False, siblings=True)
+    if isinstance(sibling, nodes.paragraph):
+        text = " ".join(sibling.astext().split())
+        return re.sub(r"^Figure\s*[:.]\s*", "", text)  # the alt text names it a figure already
+    return None
+
+
+def describe_figures(app: Sphinx, doctree: nodes.document) -> None:
+    """Alt text for images a code cell drew: its caption, instead of the image's file path."""
+    for image in doctree.findall(nodes.image):
+        if image.get("alt") and image["alt"] != image.get("uri"):
+            continue
+        cell = image
+        while cell.parent is not None and not isinstance(cell.parent, (nodes.section, nodes.document)):
+            cell = cell.parent
+        if cell is image:
+            continue
+        caption = _caption_after(cell)
+        framework = _framework_of(cell) or _variant_of(cell)
+        prefix = f"Figure ({FRAMEWORKS.get(framework, framework)} run)" if framework else "Figure"
+        if caption and len(caption) > ALT_TEXT_LIMIT:
+            caption = caption[:ALT_TEXT_LIMIT].rsplit(" ", 1)[0] + " …"
+        image["alt"] = f"{prefix}: {caption}" if caption else f"{prefix} drawn by the code cell above"
+
+
 def value_role(name, rawtext, text, lineno, inliner, options=None, content=None):
     """``{dlbook-value}`{"pytorch": "0.81", "keras": "0.83"}``: the selected framework's value."""
     try:
@@ -219,6 +252,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("dlbook_notebook_branch", "gh-pages", "html")
     app.add_config_value("dlbook_notebook_requirement", "", "html")
     app.add_role(VALUE_ROLE, value_role)
+    app.connect("doctree-read", describe_figures, priority=400)  # before cells move into tabs
     app.connect("doctree-read", group_framework_cells)
     app.connect("html-page-context", add_download_buttons, priority=600)
     app.connect("build-finished", copy_mathjax)

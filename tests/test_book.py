@@ -73,6 +73,17 @@ def test_no_build_machine_path_in_pages_or_downloads(built_book: Path) -> None:
             assert not found, f"{path.relative_to(built_book)} contains the build machine's {found}"
 
 
+@pytest.mark.parametrize("page", FIGURE_PAGES)
+def test_every_figure_has_a_description_for_screen_readers(built_book: Path, page: str) -> None:
+    html = (built_book / f"{page}.html").read_text(encoding="utf-8")
+    figures = re.findall(r'<img[^>]*src="[^"]*_images/[^"]+"[^>]*>', html)
+    assert figures, f"{page} shows no figure"
+    for tag in figures:
+        alt = re.search(r'alt="([^"]*)"', tag)
+        assert alt and alt.group(1).startswith("Figure") and "_images/" not in alt.group(1), (
+            f"{page}: a figure without a description: {tag[:200]}")
+
+
 def _downloads(html: str) -> list[str]:
     return [link for link in re.findall(r'href="([^"]+\.ipynb)"', html) if "://" not in link]
 
