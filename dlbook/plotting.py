@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from dlbook.checks import to_numpy
+from dlbook.heatmap import annotated_heatmap, kernel_gallery
 
 
 def _grid(count: int, ncols: int, size: float) -> tuple[Figure, np.ndarray]:
@@ -52,21 +53,11 @@ def show_images(images: Sequence[Any], titles: Sequence[str] | None = None, *, n
 
 def show_kernels(kernels: Sequence[Any], titles: Sequence[str] | None = None, *, ncols: int = 8,
                  size: float = 1.6, annotate: bool | None = None) -> Figure:
-    """Kernels on a diverging colour scale centred on zero; small ones get their values written in."""
-    fig, axes = _grid(len(kernels), ncols, size)
-    for i, (ax, kernel) in enumerate(zip(axes.flat, kernels)):
-        kernel = to_numpy(kernel)
-        limit = float(np.abs(kernel).max()) or 1.0
-        ax.imshow(kernel, cmap="RdBu_r", vmin=-limit, vmax=limit)
-        if annotate or (annotate is None and kernel.size <= 25):
-            for (r, c), v in np.ndenumerate(kernel):
-                ax.text(c, r, f"{v:.2g}", ha="center", va="center", fontsize=8)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if titles is not None:
-            ax.set_title(titles[i], fontsize=9)
-    fig.tight_layout()
-    return fig
+    """Kernels on a diverging colour scale centred on zero; small ones get their values written in
+    (drawn by :func:`dlbook.heatmap.kernel_gallery`, which keeps the numbers readable)."""
+    max_annotated = {True: np.inf, False: 0, None: 25}[annotate]
+    return kernel_gallery(kernels, list(titles) if titles is not None else [""] * len(kernels),
+                          ncols=min(ncols, len(kernels)), size=size, max_annotated=max_annotated)
 
 
 def show_feature_maps(maps: Any, *, channels_last: bool = False, ncols: int = 8, size: float = 1.4,
@@ -95,19 +86,8 @@ def show_feature_maps(maps: Any, *, channels_last: bool = False, ncols: int = 8,
 
 def show_matrix(matrix: Any, *, title: str | None = None, fmt: str = "{:g}", cmap: str = "RdBu_r",
                 ax: plt.Axes | None = None) -> Figure:
-    """A small matrix drawn as a heat map with every value written in its cell."""
-    matrix = to_numpy(matrix)
-    fig = ax.figure if ax is not None else plt.figure(figsize=(0.6 * matrix.shape[1] + 1, 0.6 * matrix.shape[0] + 0.6))
-    ax = ax or fig.add_subplot()
-    limit = float(np.abs(matrix).max()) or 1.0
-    ax.imshow(matrix, cmap=cmap, vmin=-limit, vmax=limit)
-    for (r, c), v in np.ndenumerate(matrix):
-        ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize=9)
-    ax.set_xticks(range(matrix.shape[1]))
-    ax.set_yticks(range(matrix.shape[0]))
-    if title:
-        ax.set_title(title, fontsize=10)
-    return fig
+    """A small matrix drawn as a heat map with every value written in its cell (readably)."""
+    return annotated_heatmap(matrix, ax=ax, title=title, fmt=fmt, cmap=cmap)
 
 
 def plot_history(history: Mapping[str, Sequence[float]] | Any, *, title: str | None = None) -> Figure:
