@@ -28,8 +28,7 @@ from autograder.scoring.score import GradeRow, Reference, empty_row, score
 from autograder.execution.jobs import CourseSpec, Outcome, grade_job, reference_job, stop_workers
 from autograder.scoring.gradebook import SubmissionRecord, write_submission
 from autograder.execution.course_folder import CourseFolder
-from autograder.nbgrader_config import CELL_TIMEOUT_S
-from autograder.execution.sandbox import MEMORY_LIMIT, SUBMISSION_TIMEOUT_S
+from autograder.limits import Limits
 from autograder.submissions import Submission, discover, restore_grading_metadata
 from autograder.execution import nbgrader_process as nbgrader_processes
 
@@ -121,16 +120,14 @@ def _runner(spec: CourseSpec, workers: int, scheduler: str | None, scratch: Path
 
 
 def grade_batch(root: Path, assignment: str, submissions_dir: Path, out_dir: Path,
-                timeout: float = SUBMISSION_TIMEOUT_S, progress: Callable[[GradeRow], None] | None = None,
-                workers: int = 1, sandbox: bool = True, scheduler: str | None = None,
-                memory_limit: int = MEMORY_LIMIT, cell_timeout: int = CELL_TIMEOUT_S,
+                limits: Limits = Limits(), progress: Callable[[GradeRow], None] | None = None,
+                workers: int = 1, scheduler: str | None = None,
                 due_date: str | None = None, late_penalty: str = "none") -> list[GradeRow]:
     """Grade every submission in ``submissions_dir``; write the gradebook, CSV and feedback.
 
     ``workers`` submissions are graded at once on this machine, or, with ``scheduler`` (a
-    Dask scheduler address), as many as the cluster's workers have threads.  Each process of
-    a submission may use ``memory_limit`` bytes of data; a submission may take ``timeout``
-    seconds, one cell ``cell_timeout`` seconds.
+    Dask scheduler address), as many as the cluster's workers have threads.  ``limits`` says
+    whether submissions run in the sandbox, and how long and with how much memory.
 
     ``due_date`` (nbgrader's format, e.g. ``2026-12-01 17:00:00 Europe/Berlin``) is the
     assignment's due date in the gradebook; a submission whose ``timestamp.txt`` is later is
@@ -154,7 +151,7 @@ def grade_batch(root: Path, assignment: str, submissions_dir: Path, out_dir: Pat
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         course = CourseFolder.create(out_dir / "course", out_dir / "gradebook.db",
-                                     root / "solutions", assignment, sandbox, cell_timeout)
+                                     root / "solutions", assignment, limits)
         generator = nbgrader_processes.take()
         try:
             generator.generate_assignment(course.root, assignment)
@@ -163,13 +160,13 @@ def grade_batch(root: Path, assignment: str, submissions_dir: Path, out_dir: Pat
         if due is not None:
             with Gradebook(f"sqlite:///{course.db_path}") as gradebook:
                 gradebook.update_or_create_assignment(assignment, duedate=due)
-        spec = CourseSpec.of(course, assignment, memory_limit)
+        spec = CourseSpec.of(course, assignment)
         # What the students received (nbgrader's release, checksums included): the metadata to restore.
         released = {path.name: nbformat.read(course.root / "release" / assignment / path.name, 4)
                     for path in notebooks}
         writer = _Writer(course, assignment, cells, out_dir, progress, due, late_penalty)
         with _runner(spec, workers, scheduler, out_dir / "workers") as run:
-            rows = _grade_all(run, writer, submissions, released, timeout)
+            rows = _grade_all(run, writer, submissions, released)
     finally:
         nbgrader_processes.stop_spares()
     ordered = [rows[i] for i in range(len(submissions))]
@@ -178,20 +175,20 @@ def grade_batch(root: Path, assignment: str, submissions_dir: Path, out_dir: Pat
 
 
 def _grade_all(run: _Runner, writer: "_Writer", submissions: list[Submission],
-               released: dict[str, nbformat.NotebookNode], timeout: float) -> dict[int, GradeRow]:
+               released: dict[str, nbformat.NotebookNode]) -> dict[int, GradeRow]:
     """Submit every job, then record the results as they come (the reference first)."""
     rows: dict[int, GradeRow] = {}
     notes: dict[int, list[str]] = {}
     # The reference runs alongside the first submissions; their points are decided here,
     # in the writer, once it is known.
-    reference_future = run.submit(reference_job, run.spec, run.base, timeout)
+    reference_future = run.submit(reference_job, run.spec, run.base)
     futures = {}
     for index, submission in enumerate(submissions):
         if submission.problem:
             rows[index] = writer.finish(writer.empty(submission.student_id, submission.problem))
             continue
         files, notes[index] = _prepared(submission, released)
-        futures[run.submit(grade_job, run.spec, run.base, submission.student_id, files, timeout)] = index
+        futures[run.submit(grade_job, run.spec, run.base, submission.student_id, files)] = index
     reference: Reference | None = None
     waiting: list[Future] = []
     try:
@@ -288,7 +285,7 @@ class _Writer:
         try:
             outcome: Outcome = future.result()
             row, record = score(outcome.execution, reference, self.assignment, self.cells, notes,
-                                self.course.sandbox)
+                                self.course.limits.sandbox)
             if record is not None and self.due is not None:
                 _late(row, record, self.due, self.late_penalty)
             files = outcome.files

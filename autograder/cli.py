@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 from autograder.execution import nbgrader_process as nbgrader_processes
 from autograder.execution.cgroups import check_cgroups
 from autograder.scoring.export import FORMATS
-from autograder.nbgrader_config import CELL_TIMEOUT_S
-from autograder.execution.sandbox import MEMORY_LIMIT, SUBMISSION_TIMEOUT_S, check_sandbox
+from autograder.execution.sandbox import check_sandbox
+from autograder.limits import DEFAULT as DEFAULT_LIMITS
+from autograder.limits import GIB, BadLimits, Limits
 
 if TYPE_CHECKING:
     from autograder.scoring.score import GradeRow
@@ -31,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     rel.add_argument("--out", type=Path, help="release folder (default: notebooks/)")
     rel.add_argument("--no-check", action="store_true",
                      help="do not run the solutions to check how each graded cell will be graded")
-    rel.add_argument("--cell-timeout", type=int, default=CELL_TIMEOUT_S, metavar="SECONDS",
+    rel.add_argument("--cell-timeout", type=int, default=DEFAULT_LIMITS.cell_timeout, metavar="SECONDS",
                      help="the cell time limit the check runs the solution with (default %(default)s; use the "
                           "value you will grade with)")
 
@@ -41,16 +42,16 @@ def _parser() -> argparse.ArgumentParser:
                        help="folder with one sub-folder per student id (or nbgrader's submitted/ layout)")
     grade.add_argument("--out", type=Path, required=True,
                        help="output folder: gradebook.db, grades.csv, feedback/")
-    grade.add_argument("--timeout", type=float, default=SUBMISSION_TIMEOUT_S,
+    grade.add_argument("--timeout", type=float, default=DEFAULT_LIMITS.submission_timeout,
                        help="seconds allowed for one submission (default %(default)s)")
-    grade.add_argument("--cell-timeout", type=int, default=CELL_TIMEOUT_S, metavar="SECONDS",
+    grade.add_argument("--cell-timeout", type=int, default=DEFAULT_LIMITS.cell_timeout, metavar="SECONDS",
                        help="seconds one cell may run before it is interrupted; a kernel that ignores the "
                             "interrupt is restarted (default %(default)s)")
     grade.add_argument("--unsafe", action="store_true",
                        help="run student code without the bubblewrap sandbox (only for code you trust)")
     grade.add_argument("--workers", type=int, default=1,
                        help="submissions graded at once on this machine (default %(default)s)")
-    grade.add_argument("--memory-limit", type=float, default=MEMORY_LIMIT / 2**30, metavar="GIB",
+    grade.add_argument("--memory-limit", type=float, default=DEFAULT_LIMITS.memory / GIB, metavar="GIB",
                        help="memory one process of a submission may use, in GiB, and with cgroups all its "
                             "processes together (default %(default)g)")
     grade.add_argument("--due-date", metavar="DATE",
@@ -96,7 +97,7 @@ def _check(root: Path, args: argparse.Namespace) -> int:
     failed = 0
     for name in args.assignments or list_assignments(root):
         print(f"checking {name}: running the solution with its tests, as `grade` will")
-        checks = check_assignment(root, name, sandbox=problem is None, cell_timeout=args.cell_timeout)
+        checks = check_assignment(root, name, Limits(sandbox=problem is None, cell_timeout=args.cell_timeout))
         for check in checks:
             print(f"  {check}")
         failed += sum(check.verdict == "PROBLEM" for check in checks)
@@ -158,10 +159,10 @@ def _run(args: argparse.Namespace) -> int:
             print(f"note: no cgroup limits ({reason}); limits are per process")
         print(f"grading {args.assignment} from {args.submissions} into {args.out}")
         progress = _Progress()
-        rows = grade_batch(root, args.assignment, args.submissions, args.out,
-                           timeout=args.timeout, progress=progress, workers=args.workers,
-                           sandbox=not args.unsafe, scheduler=args.scheduler,
-                           memory_limit=int(args.memory_limit * 2**30), cell_timeout=args.cell_timeout,
+        limits = Limits(sandbox=not args.unsafe, cell_timeout=args.cell_timeout, submission_timeout=args.timeout,
+                        memory=int(args.memory_limit * GIB))
+        rows = grade_batch(root, args.assignment, args.submissions, args.out, limits, progress=progress,
+                           workers=args.workers, scheduler=args.scheduler,
                            due_date=args.due_date, late_penalty=args.late_penalty)
         progress.bar.close()
         failed = sum(not row.graded for row in rows)
@@ -169,7 +170,7 @@ def _run(args: argparse.Namespace) -> int:
               f"see {args.out / 'grades.csv'}")
         return 0
     except (UnknownAssignment, TrackMismatch, ReferenceFailed, SchedulerUnavailable, FileNotFoundError,
-            BadDueDate, nbgrader_processes.GenerateFailed) as err:
+            BadDueDate, BadLimits, nbgrader_processes.GenerateFailed) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

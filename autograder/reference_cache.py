@@ -22,6 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from autograder.limits import Limits
+
 CACHE_ENV = "DLBOOK_GRADER_CACHE"
 _FORMAT = 1
 # Kernel settings that change what the solution computes (see autograder/execution/sandbox.py).
@@ -52,9 +54,13 @@ def grader_version() -> str:
     return digest.hexdigest()
 
 
-def key(assignment: str, sources: tuple[tuple[str, bytes], ...], cell_timeout: int, memory_limit: int) -> str:
-    """The cache key of an assignment's reference run: its files, the grader, the kernel's settings."""
-    digest = hashlib.sha256(f"{assignment}\0{cell_timeout}\0{memory_limit}\0{grader_version()}".encode())
+def key(assignment: str, sources: tuple[tuple[str, bytes], ...], limits: Limits) -> str:
+    """The cache key of an assignment's reference run: its files, the grader, the kernel's limits.
+
+    The submission time limit is not part of it: a run that finished within one limit
+    recorded the same values as under another.
+    """
+    digest = hashlib.sha256(f"{assignment}\0{limits.cell_timeout}\0{limits.memory}\0{grader_version()}".encode())
     for name in _ENVIRONMENT:
         digest.update(f"{name}={os.environ.get(name)}\0".encode())
     digest.update(",".join(sorted(str(p) for p in Path("/dev").glob("nvidia*"))).encode())

@@ -16,9 +16,8 @@ from pathlib import Path
 import nbformat
 
 from autograder.assignments import assignment_dir, list_assignments, source_notebooks
-from autograder.nbgrader_config import CELL_TIMEOUT_S
 from autograder.execution.course_folder import CourseFolder
-from autograder.execution.sandbox import MEMORY_LIMIT, SUBMISSION_TIMEOUT_S
+from autograder.limits import Limits
 from autograder.execution.nbgrader_process import NbgraderProcess
 
 
@@ -87,9 +86,8 @@ def _cell_kinds(notebook: nbformat.NotebookNode, name: str) -> list[tuple[str, s
     return kinds
 
 
-def check_assignment(root: Path, assignment: str, sandbox: bool = True, cell_timeout: int = CELL_TIMEOUT_S,
-                     memory_limit: int = MEMORY_LIMIT, timeout: float = SUBMISSION_TIMEOUT_S) -> list[CellCheck]:
-    """Run ``assignment``'s solution as ``grade`` would and say, for every graded cell, how it fares."""
+def check_assignment(root: Path, assignment: str, limits: Limits = Limits()) -> list[CellCheck]:
+    """Run ``assignment``'s solution as ``grade`` would, with ``limits``; say how each graded cell fares."""
     from autograder.execution.worker import ReferenceFailed, as_restored
     from autograder.execution.jobs import CourseSpec, reference_job, stop_workers
 
@@ -98,16 +96,16 @@ def check_assignment(root: Path, assignment: str, sandbox: bool = True, cell_tim
     with tempfile.TemporaryDirectory(prefix="dlbook-check-") as scratch:
         scratch_path = Path(scratch)
         course = CourseFolder.create(scratch_path / "course", scratch_path / "gradebook.db",
-                                     root / "solutions", assignment, sandbox, cell_timeout)
+                                     root / "solutions", assignment, limits)
         nbgrader = NbgraderProcess().start()
         try:
             nbgrader.generate_assignment(course.root, assignment)
         finally:
             nbgrader.stop()
         as_restored(course, assignment, notebooks)  # autotests expanded, as grading will run them
-        spec = CourseSpec.of(course, assignment, memory_limit)
+        spec = CourseSpec.of(course, assignment)
         try:
-            reference_job(spec, scratch_path / "workers", timeout)
+            reference_job(spec, scratch_path / "workers")
         except ReferenceFailed as failed:
             problems = failed.problems or {assignment: str(failed)}
         finally:

@@ -237,7 +237,7 @@ def _kernel_command(worker, monkeypatch) -> list[str]:
         shutil.rmtree(course.root / "submitted" / student / assignment, ignore_errors=True)
 
     monkeypatch.setattr(grading_module, "forget_earlier_attempt", forget)
-    grading_module._execute(worker, tiny_course.NAME, "s1", {f"{tiny_course.NAME}.ipynb": b"{}"}, 10)
+    grading_module._execute(worker, tiny_course.NAME, "s1", {f"{tiny_course.NAME}.ipynb": b"{}"})
     return seen["argv"]
 
 
@@ -245,6 +245,7 @@ def test_without_cgroups_grading_keeps_per_process_limits(tmp_path: Path, monkey
     import autograder.cli as cli
     from autograder.execution import worker as grading_module
     from autograder.execution.course_folder import CourseFolder
+    from autograder.limits import Limits
 
     (tmp_path / "cgroup").write_text("0::/\n")
     (tmp_path / "mountinfo").write_text("22 1 0:21 / /proc rw - proc proc rw\n")
@@ -259,7 +260,7 @@ def test_without_cgroups_grading_keeps_per_process_limits(tmp_path: Path, monkey
     assert reason == "the pids, memory, cpu cgroup controller(s) are not available to this process"
 
     monkeypatch.setattr(grading_module, "check_cgroups", lambda: reason)
-    worker = grading_module.Worker.start(CourseFolder(tmp_path / "course", tmp_path / "gradebook.db", sandbox=True))
+    worker = grading_module.Worker.start(CourseFolder(tmp_path / "course", tmp_path / "gradebook.db", Limits()))
     try:
         assert worker.cgroup is None
         assert Path(_kernel_command(worker, monkeypatch)[0]).name == "bwrap"  # no cgroup to enter first

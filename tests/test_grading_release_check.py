@@ -206,10 +206,10 @@ def test_a_plain_nbgrader_test_is_graded_as_nbgrader_does_and_release_is_reused(
     solution_runs = []
     execute = grading._execute
 
-    def counting(worker, assignment, student, files, timeout):
+    def counting(worker, assignment, student, files):
         if student in (grading.REFERENCE_ID, grading.TESTS_AS_WRITTEN_ID):
             solution_runs.append(student)
-        return execute(worker, assignment, student, files, timeout)
+        return execute(worker, assignment, student, files)
 
     monkeypatch.setattr(grading, "_execute", counting)
     code, log = _run("--course", str(root), "grade", "ps2", str(root / "subs2"), "--out", str(root / "out2"),

@@ -17,13 +17,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.nbgrader_config import CELL_TIMEOUT_S
+from autograder.limits import Limits
 
 CONFIG_TEMPLATE = '''\
 # Written by the course autograder; see autograder/nbgrader_config.py.
+from autograder.limits import Limits
 from autograder.nbgrader_config import configure
-configure(get_config(), {root!r}, {db!r}, sandbox={sandbox!r}, runtime_dir={runtime!r},
-          cell_timeout={cell_timeout!r})
+configure(get_config(), {root!r}, {db!r}, {limits!r}, runtime_dir={runtime!r})
 '''
 
 
@@ -31,12 +31,11 @@ configure(get_config(), {root!r}, {db!r}, sandbox={sandbox!r}, runtime_dir={runt
 class CourseFolder:
     root: Path
     db_path: Path
-    sandbox: bool = False
-    cell_timeout: int = CELL_TIMEOUT_S  # seconds one cell may run before it is interrupted
+    limits: Limits = Limits(sandbox=False)  # how its notebooks run (written into its nbgrader_config.py)
 
     @classmethod
     def create(cls, root: Path, db_path: Path, solutions: Path, assignment: str,
-               sandbox: bool = False, cell_timeout: int = CELL_TIMEOUT_S) -> "CourseFolder":
+               limits: Limits = Limits(sandbox=False)) -> "CourseFolder":
         """Make ``root`` a course folder whose source is a copy of ``solutions/<assignment>``."""
         source = root / "source" / assignment
         if source.exists():
@@ -46,20 +45,20 @@ class CourseFolder:
         # nbgrader's autotest templates live in the course folder, next to source/ (here: next to solutions/).
         if (solutions.parent / "autotests.yml").is_file():
             shutil.copyfile(solutions.parent / "autotests.yml", root / "autotests.yml")
-        return cls.configure(root, db_path, sandbox, cell_timeout=cell_timeout)
+        return cls.configure(root, db_path, limits)
 
     @classmethod
-    def configure(cls, root: Path, db_path: Path, sandbox: bool = False,
-                  runtime_dir: Path | None = None, cell_timeout: int = CELL_TIMEOUT_S) -> "CourseFolder":
+    def configure(cls, root: Path, db_path: Path, limits: Limits = Limits(sandbox=False),
+                  runtime_dir: Path | None = None) -> "CourseFolder":
         """Write ``root``'s nbgrader_config.py (its ``source/`` is the caller's business).
 
         ``runtime_dir`` holds a sandboxed kernel's sockets (default ``root/runtime``).
         """
         root.mkdir(parents=True, exist_ok=True)
         (root / "nbgrader_config.py").write_text(CONFIG_TEMPLATE.format(
-            root=str(root.resolve()), db=str(db_path.resolve()), sandbox=sandbox,
-            runtime=str(runtime_dir) if runtime_dir else None, cell_timeout=cell_timeout))
-        return cls(root.resolve(), db_path.resolve(), sandbox, cell_timeout)
+            root=str(root.resolve()), db=str(db_path.resolve()), limits=limits,
+            runtime=str(runtime_dir) if runtime_dir else None))
+        return cls(root.resolve(), db_path.resolve(), limits)
 
     def run(self, *args: str, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         """Run ``nbgrader ARGS`` in this folder; never raises for nbgrader's own failures."""

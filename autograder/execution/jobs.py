@@ -25,9 +25,8 @@ from typing import Iterator
 from autograder import reference_cache
 from autograder.execution.worker import Worker, forget_earlier_attempt, run_reference, run_submission
 from autograder.scoring.score import Execution, Reference
-from autograder.nbgrader_config import CELL_TIMEOUT_S
 from autograder.execution.course_folder import CourseFolder
-from autograder.execution.sandbox import MEMORY_LIMIT
+from autograder.limits import Limits
 
 MAX_RETURNED_NOTEBOOK = 20 * 2**20  # an autograded notebook larger than this is not sent back
 
@@ -37,22 +36,22 @@ class CourseSpec:
     """One assignment's course, as data: its source files and its generated gradebook."""
 
     assignment: str
-    sandbox: bool
     sources: tuple[tuple[str, bytes], ...]  # path under source/<assignment> → content
     gradebook: bytes
-    memory_limit: int = MEMORY_LIMIT  # bytes per sandboxed process
-    cell_timeout: int = CELL_TIMEOUT_S  # seconds per cell
+    limits: Limits  # how every job of the course runs (the course folder's)
 
     @classmethod
-    def of(cls, course: CourseFolder, assignment: str, memory_limit: int = MEMORY_LIMIT) -> "CourseSpec":
+    def of(cls, course: CourseFolder, assignment: str) -> "CourseSpec":
         folder = course.root / "source" / assignment
         sources = tuple((p.relative_to(folder).as_posix(), p.read_bytes())
                         for p in sorted(folder.rglob("*")) if p.is_file())
-        return cls(assignment, course.sandbox, sources, course.db_path.read_bytes(), memory_limit,
-                   course.cell_timeout)
+        return cls(assignment, sources, course.db_path.read_bytes(), course.limits)
 
     def key(self) -> str:
-        digest = hashlib.sha256(f"{self.assignment}\0{self.sandbox}\0{self.memory_limit}\0{self.cell_timeout}".encode())
+        """Identifies the course's worker slots: jobs of the same course and limits share them."""
+        limits = self.limits
+        digest = hashlib.sha256(f"{self.assignment}\0{limits.sandbox}\0{limits.memory}\0{limits.cell_timeout}\0"
+                                f"{limits.submission_timeout}".encode())
         for name, content in self.sources:
             digest.update(name.encode() + b"\0" + hashlib.sha256(content).digest())
         digest.update(hashlib.sha256(self.gradebook).digest())
@@ -69,7 +68,7 @@ class CourseSpec:
             path.write_bytes(content)
         db_path = root.parent / f"{root.name}.gradebook.db"
         db_path.write_bytes(self.gradebook)
-        return CourseFolder(root.resolve(), db_path.resolve(), self.sandbox, self.cell_timeout)
+        return CourseFolder(root.resolve(), db_path.resolve(), self.limits)
 
 
 _lock = threading.Lock()
@@ -96,7 +95,7 @@ def _slot(spec: CourseSpec, base: Path | None) -> Iterator[Worker]:
     if worker is None:
         root = (base or _dask_worker_folder()) / f"{key[:12]}-{number}"
         shutil.rmtree(root, ignore_errors=True)
-        worker = Worker.start(spec.materialise(root), spec.memory_limit)
+        worker = Worker.start(spec.materialise(root))
         with _lock:
             _made[key][number] = worker
     try:
@@ -122,13 +121,12 @@ def stop_workers(key: str) -> int:
     return len(workers)
 
 
-def reference_job(spec: CourseSpec, base: Path | None, timeout: float) -> Reference:
+def reference_job(spec: CourseSpec, base: Path | None) -> Reference:
     """Run the solution in a slot; raises :class:`~autograder.execution.worker.ReferenceFailed`."""
     # Kept between runs only when grading in the sandbox (see autograder/reference_cache.py).
-    cache_key = reference_cache.key(spec.assignment, spec.sources, spec.cell_timeout, spec.memory_limit) \
-        if spec.sandbox else None
+    cache_key = reference_cache.key(spec.assignment, spec.sources, spec.limits) if spec.limits.sandbox else None
     with _slot(spec, base) as worker:
-        return run_reference(worker, spec.assignment, spec.notebooks(), timeout, cache_key)
+        return run_reference(worker, spec.assignment, spec.notebooks(), cache_key)
 
 
 @dataclass
@@ -139,12 +137,11 @@ class Outcome:
     files: dict[str, dict[str, bytes]] = field(default_factory=dict)  # stage → notebook name → content
 
 
-def grade_job(spec: CourseSpec, base: Path | None, student: str, files: dict[str, bytes],
-              timeout: float) -> Outcome:
+def grade_job(spec: CourseSpec, base: Path | None, student: str, files: dict[str, bytes]) -> Outcome:
     """Run one student's notebooks in a slot and return what they recorded, as data."""
     with _slot(spec, base) as worker:
         try:
-            execution = run_submission(worker, spec.assignment, student, files, timeout)
+            execution = run_submission(worker, spec.assignment, student, files)
             if execution.record is None:
                 return Outcome(execution)
             stages: dict[str, dict[str, bytes]] = {}

@@ -36,10 +36,8 @@ import sys
 from pathlib import Path
 
 KERNEL_NAME = "dlbook-sandbox"
-SUBMISSION_TIMEOUT_S = 900  # seconds one submission may take, all its notebooks together
 FILE_SIZE_LIMIT = 256 * 2**20  # bytes one file may grow to (disk filling)
 OPEN_FILES_LIMIT = 1024
-MEMORY_LIMIT = 8 * 2**30  # bytes of data (heap and private writable mappings) per process
 PROCESS_HEADROOM = 1024  # processes and threads the sandbox may add to the user's current count
 
 
@@ -104,8 +102,8 @@ def _tasks_of_this_user() -> int:
     return count
 
 
-def bwrap_command(workdir: Path, runtime_dir: Path, memory_limit: int = MEMORY_LIMIT) -> list[str]:
-    """The sandbox command line for a kernel working in ``workdir``."""
+def bwrap_command(workdir: Path, runtime_dir: Path, memory_limit: int) -> list[str]:
+    """The sandbox command line for a kernel working in ``workdir``; a process may use ``memory_limit`` bytes."""
     command = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
                "--cap-drop", "ALL", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     if blocks_nested_userns():  # see there; cgroups are only used when this holds
@@ -141,7 +139,7 @@ def bwrap_command(workdir: Path, runtime_dir: Path, memory_limit: int = MEMORY_L
     return command
 
 
-def write_kernelspec(jupyter_dir: Path, workdir: Path, runtime_dir: Path, memory_limit: int = MEMORY_LIMIT,
+def write_kernelspec(jupyter_dir: Path, workdir: Path, runtime_dir: Path, memory_limit: int,
                      prefix: list[str] | None = None) -> None:
     """Write the sandboxed kernelspec ``dlbook-sandbox`` under ``jupyter_dir/kernels``.
 
@@ -151,7 +149,8 @@ def write_kernelspec(jupyter_dir: Path, workdir: Path, runtime_dir: Path, memory
     spec_dir.mkdir(parents=True, exist_ok=True)
     runtime_dir.mkdir(parents=True, exist_ok=True)
     argv = (prefix or []) + bwrap_command(workdir, runtime_dir, memory_limit) + [
-        sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+        sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+        "--HistoryManager.enabled=False"]
     # Interrupts as a message: the kernel sends itself SIGINT.  A signal from outside would go
     # to the kernel's process group, which holds only bubblewrap's own process (the sandbox is a
     # session and PID namespace of its own); bubblewrap does not forward it, but dies of it,

@@ -31,7 +31,7 @@ from autograder.execution.test_rewrite import RECORDABLE, UNREWRITTEN_RUNS, note
 from autograder.scoring.decide import decide
 from autograder.scoring.score import Execution, Reference
 from autograder.scoring.records import RECORDS_FOLDER, completed, read_records, records_path
-from autograder.execution.sandbox import MEMORY_LIMIT, kernel_environment, write_kernelspec
+from autograder.execution.sandbox import kernel_environment, write_kernelspec
 from autograder.execution.nbgrader_process import NbgraderProcess
 from autograder.execution.nbgrader_process import take as take_nbgrader_process
 from dlbook.recording import RECORDS_DIR_ENV
@@ -83,26 +83,26 @@ class Worker:
     runtime_dir: Path  # the kernel's sockets and recorded values
     env: dict[str, str]  # set in the nbgrader process: where kernels, sockets and records are
     workdir: Path  # the sandboxed kernel's working folder, emptied for every notebook run
-    memory_limit: int = MEMORY_LIMIT  # bytes per sandboxed process (and per submission, with a cgroup)
     cgroup: WorkerCgroup | None = None  # holds the sandbox of each submission, where cgroups can be made
 
     @classmethod
-    def start(cls, course: CourseFolder, memory_limit: int = MEMORY_LIMIT) -> "Worker":
+    def start(cls, course: CourseFolder) -> "Worker":
+        """A worker grading in ``course`` with its limits (``course.limits``)."""
         # Unix socket paths are limited to about 100 bytes, so the sockets live in a short
         # private folder, not under a course folder that may be nested deeply.
         runtime_dir = Path(tempfile.mkdtemp(prefix="dlbook-grading-"))
         workdir = Path(tempfile.mkdtemp(prefix="dlbook-work-"))
-        course = CourseFolder.configure(course.root, course.db_path, course.sandbox, runtime_dir, course.cell_timeout)
+        course = CourseFolder.configure(course.root, course.db_path, course.limits, runtime_dir)
         env = {RECORDS_DIR_ENV: str(runtime_dir)}
         cgroup = None
-        if course.sandbox:
+        if course.limits.sandbox:
             env.update(kernel_environment(course.root / "jupyter", runtime_dir))
             if check_cgroups() is None:
                 try:
-                    cgroup = WorkerCgroup.create(memory_limit)
+                    cgroup = WorkerCgroup.create(course.limits.memory)
                 except CgroupsUnavailable:
                     pass  # the per-process limits still hold
-        return cls(course, take_nbgrader_process(), runtime_dir, env, workdir, memory_limit, cgroup)
+        return cls(course, take_nbgrader_process(), runtime_dir, env, workdir, cgroup)
 
     def stop(self) -> None:
         """End the nbgrader process (and any kernel) and delete the worker's folders."""
@@ -162,8 +162,8 @@ def _empty_folder(folder: Path) -> None:
             entry.unlink(missing_ok=True)
 
 
-def _execute(worker: Worker, assignment: str, student: str, files: dict[str, bytes],
-             timeout: float) -> tuple[subprocess.CompletedProcess, dict[str, dict[str, list[dict]]]]:
+def _execute(worker: Worker, assignment: str, student: str, files: dict[str, bytes]
+             ) -> tuple[subprocess.CompletedProcess, dict[str, dict[str, list[dict]]]]:
     """Autograde ``files`` as ``student``; return nbgrader's result and the recorded values.
 
     The values are those that :class:`~autograder.execution.preprocessors.BoundedExecute` (in the
@@ -181,14 +181,15 @@ def _execute(worker: Worker, assignment: str, student: str, files: dict[str, byt
     records_dir = course.root / RECORDS_FOLDER
     _empty_folder(records_dir)
     workdir = None
-    if course.sandbox:
+    if course.limits.sandbox:
         # The kernel may write only in a private working folder of its own (and the runtime
         # folder holding its sockets and the values its test cells record).
         workdir = _new_workdir(worker, assignment)
         write_kernelspec(course.root / "jupyter", workdir, runtime_dir,
-                         worker.memory_limit, worker.cgroup.enter_command() if worker.cgroup else None)
+                         course.limits.memory, worker.cgroup.enter_command() if worker.cgroup else None)
     try:
-        result = worker.nbgrader.autograde(course.root, worker.env, assignment, student, timeout)
+        result = worker.nbgrader.autograde(course.root, worker.env, assignment, student,
+                                           course.limits.submission_timeout)
     finally:
         if worker.cgroup is not None:  # nothing of this submission may run on into the next one
             worker.cgroup.kill_all()
@@ -277,7 +278,7 @@ def _describe(course: CourseFolder, assignment: str, student: str,
                 found[notebook] = None
         executed = found[notebook]
         described[(notebook, grade_id)] = ("the notebook could not be executed" if executed is None
-                                           else describe_failure(executed, grade_id, course.cell_timeout))
+                                           else describe_failure(executed, grade_id, course.limits.cell_timeout))
     return described
 
 
@@ -294,7 +295,7 @@ def as_restored(course: CourseFolder, assignment: str, notebooks: dict[str, nbfo
                         pass
 
 
-def run_reference(worker: Worker, assignment: str, sources: dict[str, bytes], timeout: float,
+def run_reference(worker: Worker, assignment: str, sources: dict[str, bytes],
                   cache_key: str | None = None) -> Reference:
     """Run the solution notebooks ``sources`` with their own tests in the sandbox; keep what they recorded.
 
@@ -319,7 +320,7 @@ def run_reference(worker: Worker, assignment: str, sources: dict[str, bytes], ti
     tests = {(nb, grade_id) for nb in notebooks for grade_id in [*sites[nb], *plain[nb]]}
     course = worker.course
     problems: dict[tuple[str, str], str] = {}
-    result, _ = _execute(worker, assignment, TESTS_AS_WRITTEN_ID, sources, timeout)
+    result, _ = _execute(worker, assignment, TESTS_AS_WRITTEN_ID, sources)
     try:
         if result.returncode != 0:
             raise ReferenceFailed(f"the solution of {assignment} could not be run in the grading sandbox: "
@@ -329,7 +330,7 @@ def run_reference(worker: Worker, assignment: str, sources: dict[str, bytes], ti
         problems.update(_describe(course, assignment, TESTS_AS_WRITTEN_ID, failing))
     finally:
         forget_earlier_attempt(course, assignment, TESTS_AS_WRITTEN_ID)
-    result, records = _execute(worker, assignment, REFERENCE_ID, sources, timeout)
+    result, records = _execute(worker, assignment, REFERENCE_ID, sources)
     try:
         if result.returncode != 0:
             raise ReferenceFailed(f"the solution of {assignment} could not be run in the grading sandbox: "
@@ -355,10 +356,9 @@ def run_reference(worker: Worker, assignment: str, sources: dict[str, bytes], ti
     return Reference(records, sites, plain)
 
 
-def run_submission(worker: Worker, assignment: str, student: str, files: dict[str, bytes],
-                   timeout: float) -> Execution:
+def run_submission(worker: Worker, assignment: str, student: str, files: dict[str, bytes]) -> Execution:
     """Autograde one student's notebooks ``files`` (name → content) in ``worker``; decide nothing yet."""
-    result, records = _execute(worker, assignment, student, files, timeout)
+    result, records = _execute(worker, assignment, student, files)
     names = [Path(name).stem for name in files if name.endswith(".ipynb")]
     notes = []
     restarts = [line.split(RESTART_MARKER, 1)[1].strip() for line in result.stderr.splitlines()
