@@ -49,6 +49,7 @@ patching anything in the kernel can only change what the student's own records s
 from __future__ import annotations
 
 import ast
+import functools
 from collections import Counter
 
 from nbconvert.exporters.exporter import ResourcesDict
@@ -213,6 +214,14 @@ def _rewrite(source: str, prefix: str, hidden: bool, sites: dict[str, Site]) -> 
 
 def rewrite_test(source: str, notebook: str, grade_id: str) -> tuple[str, dict[str, Site]]:
     """The recording version of a test cell and its sites (name -> tolerance)."""
+    rewritten, sites = _rewrite_cell(source, notebook, grade_id)
+    return rewritten, dict(sites)
+
+
+# A worker's nbgrader process rewrites the same test cells for every submission (parsing,
+# rewriting and unparsing them takes about 60 ms a notebook): once per process is enough.
+@functools.lru_cache(maxsize=1024)
+def _rewrite_cell(source: str, notebook: str, grade_id: str) -> tuple[str, tuple[tuple[str, Site], ...]]:
     sites: dict[str, Site] = {}
     prefix = f"{grade_id}/"
     visible, _, rest = source.partition(HIDDEN_BEGIN)
@@ -224,7 +233,7 @@ def rewrite_test(source: str, notebook: str, grade_id: str) -> tuple[str, dict[s
         parts.append(_rewrite(hidden, prefix, True, sites))
     if after.strip():
         parts.append(_rewrite(after, prefix, False, sites))
-    return "\n".join(parts), sites
+    return "\n".join(parts), tuple(sites.items())
 
 
 def _is_test_cell(cell: NotebookNode) -> bool:
@@ -236,6 +245,7 @@ def _is_test_cell(cell: NotebookNode) -> bool:
 RECORDABLE = "an `assert_close(actual, expected)` or `assert actual == expected` (or `assert condition`)"
 
 
+@functools.lru_cache(maxsize=1024)
 def plain_reason(source: str) -> str | None:
     """Why a test cell cannot record values (then it is graded the plain nbgrader way), or None.
 
