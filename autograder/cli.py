@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from autograder import nbgrader_reuse
 from autograder.execution import nbgrader_process as nbgrader_processes
 from autograder.execution.cgroups import check_cgroups
 from autograder.scoring.export import FORMATS
@@ -128,6 +129,7 @@ def _run(args: argparse.Namespace) -> int:
     from autograder.execution.worker import ReferenceFailed
     from autograder.release import release
 
+    nbgrader_reuse.install()  # this process opens gradebooks once or twice per submission
     root = find_course_root(args.course)
     try:
         if args.command == "release":

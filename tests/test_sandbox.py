@@ -46,6 +46,15 @@ subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "{marker
 def double(x):
     return 2 * x'''
 
+# The grading kernel is started without ipykernel's debugger (autograder.execution.sandbox.
+# KERNEL_LAUNCHER) but must behave as `python -m ipykernel_launcher`: a module in the working
+# folder imports.  `double` is right only if both hold.
+LOCAL_MODULE = '''import pathlib, sys
+pathlib.Path("helper_module.py").write_text("def twice(x):\\n    return 2 * x\\n")
+from helper_module import twice
+def double(x):
+    return twice(x) if sys.modules.get("debugpy") is None else 0'''
+
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> dict:
@@ -63,6 +72,7 @@ def graded(tmp_path_factory) -> dict:
         "thief": tiny_course.with_answer(solution, "double", STEAL.format(
             secrets=secrets, port=listener.getsockname()[1], outside=outside)),
         "orphan": tiny_course.with_answer(solution, "double", ORPHAN.format(marker=MARKER)),
+        "local_module": tiny_course.with_answer(solution, "double", LOCAL_MODULE),
     }
     graded = tiny_course.grade_cases(root, cases)
     listener.close()
@@ -84,6 +94,11 @@ def test_no_process_outlives_grading(graded) -> None:
     for pid in leftovers:  # clean up before failing, so one failure does not leak into other tests
         os.kill(pid, 9)
     assert not leftovers, f"processes started by a submission survived grading: {leftovers}"
+
+
+def test_the_kernel_imports_from_its_folder_and_loads_no_debugger(graded) -> None:
+    row = graded["rows"]["local_module"]
+    assert float(row["test_double"]) == 2, row
 
 
 def test_refuses_without_sandbox_unless_unsafe(tmp_path: Path, monkeypatch, capsys) -> None:

@@ -31,6 +31,8 @@ from typing import IO
 
 from traitlets.config.loader import PyFileConfigLoader
 
+from autograder import nbgrader_reuse
+
 # The parent reads answers from this file descriptor, not stdout: nothing that nbgrader or a
 # library prints can be mistaken for an answer.
 ANSWER_FD_ENV = "DLBOOK_WORKER_ANSWER_FD"
@@ -84,6 +86,7 @@ def serve() -> None:
     # nbgrader asks a new `alembic` process for this constant whenever it creates a gradebook
     # (about 2 s, as long as the rest of generate_assignment); the answer is the same.
     nbgrader.api.get_alembic_version = _alembic_head
+    nbgrader_reuse.install()
 
     for line in sys.stdin:
         try:
