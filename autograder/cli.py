@@ -163,10 +163,12 @@ def _run(args: argparse.Namespace) -> int:
         progress = _Progress()
         limits = Limits(sandbox=not args.unsafe, cell_timeout=args.cell_timeout, submission_timeout=args.timeout,
                         memory=int(args.memory_limit * GIB))
-        rows = grade_batch(root, args.assignment, args.submissions, args.out, limits, progress=progress,
-                           workers=args.workers, scheduler=args.scheduler,
-                           due_date=args.due_date, late_penalty=args.late_penalty)
-        progress.bar.close()
+        try:
+            rows = grade_batch(root, args.assignment, args.submissions, args.out, limits, progress=progress,
+                               workers=args.workers, scheduler=args.scheduler,
+                               due_date=args.due_date, late_penalty=args.late_penalty)
+        finally:  # an error below starts on a line of its own, not after the bar
+            progress.bar.close()
         failed = sum(not row.graded for row in rows)
         print(f"done: {len(rows)} submission(s), {len(rows) - failed} graded, {failed} not graded; "
               f"see {args.out / 'grades.csv'}")

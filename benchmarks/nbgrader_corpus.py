@@ -177,7 +177,8 @@ def ours(case: Case, files: Path, work: Path, release_from: Path) -> dict[str, s
     if case.cell_timeout:
         command += ["--cell-timeout", str(case.cell_timeout)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=1800, cwd=ROOT,
-                            env={**os.environ, "DLBOOK_GRADER_CACHE": str(work / "cache")})
+                            env={**os.environ, "DLBOOK_GRADER_CACHE": str(work / "cache"),
+                                 "TQDM_DISABLE": "1"})  # no progress bar in the reason quoted
     if result.returncode != 0:
         lines = [line.strip() for line in result.stderr.strip().splitlines() if line.strip()]
         reason = "; ".join(lines[-4:]).replace("|", "/")[:400]
