@@ -2,8 +2,12 @@
 
 nbgrader was written for one command per process.  The grader keeps its processes for a
 whole batch (:mod:`autograder.execution.nbgrader_process`, and the batch's own process, which
-writes every result into the main gradebook), so two things nbgrader redoes each time are
+writes every result into the main gradebook), so three things nbgrader redoes each time are
 worth keeping:
+
+* **the gradebook schema's revision.**  nbgrader starts a new ``alembic`` process to read this
+  constant whenever it creates a gradebook (about 2 s, as long as the rest of
+  ``generate_assignment``); it is read once, in this process, instead.
 
 * **a database engine per gradebook.**  ``nbgrader.api.Gradebook`` makes a new SQLAlchemy
   engine each time it is opened, about ten times per graded notebook, and a new engine starts
@@ -12,7 +16,7 @@ worth keeping:
 * **checked metadata schemas.**  ``CheckCellMetadata`` validates each graded cell's metadata
   with ``jsonschema.validate``, which checks the (fixed) schema itself before every cell.
 
-Neither changes what nbgrader reads, writes or accepts.  :func:`install` applies both to the
+None changes what nbgrader reads, writes or accepts.  :func:`install` applies them to the
 process that calls it.
 """
 from __future__ import annotations
@@ -39,6 +43,15 @@ def shared_engine(url: str, **options: Any) -> Any:
 
 
 @functools.lru_cache(maxsize=None)
+def alembic_head() -> str:
+    """The gradebook schema's revision, what ``alembic heads`` prints first."""
+    from alembic.script import ScriptDirectory
+    from nbgrader.dbutil import ALEMBIC_DIR
+
+    return ScriptDirectory(ALEMBIC_DIR).get_current_head()
+
+
+@functools.lru_cache(maxsize=None)
 def _checked_validator(schema_json: str) -> Any:
     import jsonschema
 
@@ -59,9 +72,10 @@ def validate(instance: Any, schema: dict) -> None:
 
 
 def install() -> None:
-    """Keep engines and checked schemas in this process (idempotent)."""
+    """Keep the schema revision, engines and checked schemas in this process (idempotent)."""
     import nbgrader.api
     import nbgrader.nbgraderformat.common
 
+    nbgrader.api.get_alembic_version = alembic_head
     nbgrader.api.create_engine = shared_engine
     nbgrader.nbgraderformat.common.jsonschema = SimpleNamespace(validate=validate)

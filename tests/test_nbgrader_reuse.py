@@ -1,8 +1,6 @@
 """Engines and checked schemas kept per process (autograder/nbgrader_reuse.py) change nothing nbgrader does."""
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import jsonschema
@@ -55,10 +53,8 @@ def test_nbgrader_still_refuses_bad_cell_metadata() -> None:
         CheckCellMetadata().preprocess(bad, {})
 
 
-def test_one_engine_per_gradebook_and_nothing_kept_open(tmp_path: Path, monkeypatch) -> None:
-    nbgrader_reuse.install()
-    # A new gradebook asks this environment's `alembic` for its schema version.
-    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+def test_one_engine_per_gradebook_and_nothing_kept_open(tmp_path: Path) -> None:
+    nbgrader_reuse.install()  # also gives a new gradebook its schema revision without `alembic`
     url = f"sqlite:///{tmp_path / 'gradebook.db'}"
     assert nbgrader_reuse.shared_engine(url, echo=False) is nbgrader_reuse.shared_engine(url, echo=False)
     assert nbgrader_reuse.shared_engine(url) is not nbgrader_reuse.shared_engine(f"sqlite:///{tmp_path / 'other.db'}")

@@ -68,14 +68,6 @@ def _convert(request: dict) -> dict:
             "log": (result.get("log", "") + result.get("error", ""))[-LOG_LIMIT:]}
 
 
-def _alembic_head() -> str:
-    """The gradebook schema's revision, read in this process (what ``alembic heads`` prints first)."""
-    from alembic.script import ScriptDirectory
-    from nbgrader.dbutil import ALEMBIC_DIR
-
-    return ScriptDirectory(ALEMBIC_DIR).get_current_head()
-
-
 def serve() -> None:
     """Answer nbgrader requests from stdin until it closes."""
     answers: IO[str] = os.fdopen(int(os.environ[ANSWER_FD_ENV]), "w", buffering=1)
@@ -83,9 +75,6 @@ def serve() -> None:
     import nbgrader.api
     import nbgrader.converters  # noqa: F401
 
-    # nbgrader asks a new `alembic` process for this constant whenever it creates a gradebook
-    # (about 2 s, as long as the rest of generate_assignment); the answer is the same.
-    nbgrader.api.get_alembic_version = _alembic_head
     nbgrader_reuse.install()
 
     for line in sys.stdin:

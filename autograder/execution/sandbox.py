@@ -2,7 +2,8 @@
 
 nbgrader starts the kernel that executes a student's notebook from a *kernelspec*.  For
 each submission the grader writes a kernelspec whose command is ``bwrap ... python -c
-KERNEL_LAUNCHER`` (ipykernel without its debugger), so the kernel (and everything the student's code starts) sees:
+KERNEL_LAUNCHER`` (ipykernel without its debugger), so the kernel (and everything the
+student's code starts) sees:
 
 * no network at all (a new, empty network namespace), its own PID namespace, no capabilities,
   and (bubblewrap 0.8+) no way to create user namespaces, which would give it capabilities again;
